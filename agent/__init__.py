@@ -1,0 +1,1 @@
+"""Warden agent: an LLM loop that calls tools only through the gateway."""

@@ -1,0 +1,1 @@
+"""Warden finetune: tool-use training data, LoRA training, evaluation and export."""

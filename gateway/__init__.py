@@ -1,0 +1,1 @@
+"""Warden gateway: an MCP proxy that decides allow / deny / approve per identity and audits every call."""

@@ -1,0 +1,1 @@
+"""`warden` sub-commands that belong to the gateway: gateway, identity, policy."""

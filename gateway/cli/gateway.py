@@ -1,0 +1,5 @@
+"""`warden gateway serve`."""
+
+import typer
+
+app = typer.Typer(help="Run the MCP gateway.", no_args_is_help=True)

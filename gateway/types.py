@@ -1,0 +1,105 @@
+"""The gateway core's own small types.
+
+A request is parsed once at the edge (mcp_front) into these; everything inside the
+gateway (policy, approvals, audit, upstream) receives typed, immutable values and
+never raw JSON-RPC dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Effect = Literal["allow", "deny", "approve"]
+"""What policy says about a call. Precedence: deny > approve > allow."""
+
+Outcome = Literal[
+    "ok",  # upstream answered with a normal result
+    "tool_error",  # upstream answered with isError=true
+    "upstream_error",  # upstream unreachable, crashed, or protocol error
+    "timeout",  # upstream did not answer within the call timeout
+    "denied",  # policy (or fail-closed) refused the call; never forwarded
+    "approval_required",  # held for a human; never forwarded
+    "invalid_arguments",  # arguments violate the tool's inputSchema; never forwarded
+]
+
+Phase = Literal["decision", "outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller. `roles` come from the policy files, not from the key."""
+
+    name: str
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One `tools/call`, after namespacing has been resolved.
+
+    `name` is the public, namespaced name the agent sees (e.g. ``time__get_current_time``);
+    `server` and `tool` say where it goes upstream.
+    """
+
+    name: str
+    server: str
+    tool: str
+    arguments: Mapping[str, Any]
+    call_id: str
+
+    @property
+    def args_hash(self) -> str:
+        return args_hash(self.arguments)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer of `decide()`: an effect plus the ids of the rules that produced it."""
+
+    effect: Effect
+    rule_ids: tuple[str, ...]
+    reason: str
+    approver_roles: tuple[str, ...] = ()
+    """For `approve`: roles whose holders may approve (issue: approvals)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One flat, versioned audit record. The writer redacts `arguments` before storage."""
+
+    call_id: str
+    phase: Phase
+    method: str
+    identity: str
+    server: str = ""
+    tool: str = ""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    args_hash: str = ""
+    effect: Effect | None = None
+    rule_ids: tuple[str, ...] = ()
+    reason: str = ""
+    outcome: Outcome | None = None
+    error: str = ""
+    approval_id: str | None = None
+    latency_policy_ms: float | None = None
+    latency_upstream_ms: float | None = None
+    latency_total_ms: float | None = None
+    request_ref: str | None = None
+    """Correlation id supplied by the agent in the request's `_meta` (pairs a user request with its calls)."""
+    ts: datetime | None = None
+    """Set by the writer when absent."""
+    version: int = 1
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept. Used for hashes and approvals."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def args_hash(arguments: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(arguments)).encode()).hexdigest()

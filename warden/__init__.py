@@ -1,0 +1,1 @@
+"""The `warden` command: assembles the CLIs of the gateway, policies, finetune and agent."""

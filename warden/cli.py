@@ -1,0 +1,44 @@
+"""Root of the `warden` command line. Each area owns its sub-command module; this file only mounts them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finetune.cli import finetune_app, model_app
+from gateway.cli.gateway import app as gateway_app
+from gateway.cli.identity import app as identity_app
+from gateway.cli.policy import app as policy_app
+
+app = typer.Typer(
+    name="warden",
+    help="Warden: a guarded agent runtime. An MCP gateway with policy, approvals and audit, "
+    "and LoRA fine-tuning of small tool-use models served by vLLM.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML settings file (same keys as the WARDEN_* variables).", exists=True),
+    ] = None,
+) -> None:
+    if config is not None:
+        os.environ["WARDEN_CONFIG"] = str(config)
+
+
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(identity_app, name="identity")
+app.add_typer(policy_app, name="policy")
+app.add_typer(model_app, name="model")
+app.add_typer(finetune_app, name="finetune")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,105 @@
+"""create_app(settings): assembles the gateway. Builds nothing at import time.
+
+The lifespan builds the engine, stores, policy, upstream pool, audit writer and MCP
+session manager once, runs the background tasks (upstream supervisors, policy watcher)
+in one task group, and tears everything down in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+import anyio
+from fastapi import FastAPI
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from gateway.approvals import ApprovalStore
+from gateway.audit import AuditWriter
+from gateway.auth import BearerKeyMiddleware
+from gateway.config import Settings
+from gateway.db import create_db_engine, migrate
+from gateway.identities import IdentityStore
+from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
+from gateway.metrics import Metrics
+from gateway.policy import PolicyStore, RateLimiter
+from gateway.proxy import Proxy
+from gateway.routes import health
+from gateway.state import GatewayState
+from gateway.upstream import UpstreamPool, load_upstreams
+
+logger = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return version("warden")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class _MCPEndpoint:
+    """ASGI endpoint at /mcp that delegates to the app built by the lifespan."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app.state.mcp(scope, receive, send)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_db_engine(settings.database_url)
+        migrate(engine)
+        metrics = Metrics()
+        policies = PolicyStore(
+            settings.policy_dir, on_reload=lambda ok: metrics.policy_reloads.labels("ok" if ok else "error").inc()
+        )
+        pool = UpstreamPool(
+            load_upstreams(settings.upstreams_file),
+            separator=settings.tool_separator,
+            connect_timeout_s=settings.upstream_connect_timeout_s,
+            backoff_initial_s=settings.upstream_backoff_initial_s,
+            backoff_max_s=settings.upstream_backoff_max_s,
+        )
+        audit = AuditWriter(engine, batch_max=settings.audit_batch_max)
+        approvals = ApprovalStore(engine)
+        identities = IdentityStore(engine)
+        proxy = Proxy(
+            policies=policies,
+            pool=pool,
+            audit=audit,
+            approvals=approvals,
+            limiter=RateLimiter(),
+            metrics=metrics,
+            call_timeout_s=settings.upstream_call_timeout_s,
+            approval_ttl_s=settings.approval_ttl_s,
+        )
+        manager = build_session_manager(build_mcp_server(proxy, _version()), settings.max_body_bytes)
+        app.state.gateway = GatewayState(
+            settings, engine, identities, policies, pool, audit, approvals, metrics, proxy
+        )
+        app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate)
+        await audit.start()
+        try:
+            async with anyio.create_task_group() as tg, manager.run():
+                pool.start(tg)
+                if settings.policy_reload:
+                    tg.start_soon(policies.watch, name="policy-watch")
+                if not await pool.wait_ready(settings.upstream_connect_timeout_s):
+                    logger.warning("not every upstream is ready yet; see /readyz")
+                yield
+                tg.cancel_scope.cancel()
+        finally:
+            await audit.stop()
+            engine.dispose()
+
+    app = FastAPI(title="Warden gateway", version=_version(), lifespan=lifespan)
+    app.include_router(health.router)
+    app.router.routes.append(Route("/mcp", endpoint=_MCPEndpoint(app), methods=["GET", "POST", "DELETE"]))
+    return app

@@ -1,0 +1,62 @@
+"""The MCP endpoint agents connect to: the official `mcp` SDK's low-level Server behind
+its Streamable HTTP session manager.
+
+Owns: translating MCP `tools/list` and `tools/call` into `Proxy` calls and back. Both
+protocol eras are served by the SDK: 2026-07-28 single-exchange requests (stateless) and
+the 2025 initialize-handshake revisions (sessions bound to the identity that opened them).
+Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK with
+JSON-RPC / HTTP errors before they reach the proxy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mcp_types as types
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+
+from gateway.auth import identity_from_scope
+from gateway.proxy import Proxy
+
+REQUEST_REF_META_KEY = "warden/request_id"
+"""`_meta` key an agent sets on tools/call to tie the call to the user request that caused it."""
+
+
+def _identity(ctx: Any) -> str:
+    request = getattr(ctx, "request", None)
+    name = identity_from_scope(request.scope) if request is not None else None
+    if name is None:  # the auth middleware guarantees it; refuse rather than guess
+        raise MCPError(types.INVALID_REQUEST, "unauthenticated request")
+    return name
+
+
+def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
+    async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=await proxy.list_tools(_identity(ctx)))
+
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        ref = (params.meta or {}).get(REQUEST_REF_META_KEY)
+        return await proxy.call(
+            _identity(ctx), params.name, params.arguments or {}, request_ref=str(ref) if ref is not None else None
+        )
+
+    return Server(
+        "warden-gateway",
+        version=version,
+        instructions="Warden gateway: tools of several MCP servers, filtered and checked by policy.",
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+        get_tool_input_schema=proxy.input_schema,
+    )
+
+
+def build_session_manager(server: Server[Any], max_body_bytes: int) -> StreamableHTTPSessionManager:
+    return StreamableHTTPSessionManager(
+        app=server, json_response=True, stateless=False, max_request_body_size=max_body_bytes
+    )
+
+
+def mcp_asgi(manager: StreamableHTTPSessionManager) -> StreamableHTTPASGIApp:
+    return StreamableHTTPASGIApp(manager)

@@ -1,0 +1,1 @@
+"""HTTP glue only: each router translates HTTP to calls on the lifespan's objects."""

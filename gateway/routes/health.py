@@ -1,0 +1,52 @@
+"""`/healthz` (the process answers), `/readyz` (storage, policy and upstreams), `/metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from gateway.deps import GatewayDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(gateway: GatewayDep) -> JSONResponse:
+    """Ready when the database answers, a policy is loaded and at least one upstream is connected."""
+
+    def ping() -> None:
+        with gateway.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        await anyio.to_thread.run_sync(ping)
+        database = "ok"
+    except Exception as exc:  # boundary: report, don't raise
+        database = f"error: {type(exc).__name__}"
+    upstreams: dict[str, Any] = {
+        s.name: {"transport": s.transport, "state": s.state, "tools": s.tools, "last_error": s.last_error,
+                 "restarts": s.restarts}
+        for s in gateway.pool.statuses()
+    }
+    any_ready = any(u["state"] == "ready" for u in upstreams.values()) or not upstreams
+    ready = database == "ok" and any_ready
+    body = {"status": "ready" if ready else "not ready", "database": database, "policy": "loaded",
+            "upstreams": upstreams}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(gateway: GatewayDep) -> Response:
+    for status in gateway.pool.statuses():
+        gateway.metrics.upstream_up.labels(status.name).set(1 if status.state == "ready" else 0)
+    return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,29 @@
+"""What the lifespan builds once and the routes share: one value, handed out through deps.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from gateway.approvals import ApprovalStore
+from gateway.audit import AuditWriter
+from gateway.config import Settings
+from gateway.identities import IdentityStore
+from gateway.metrics import Metrics
+from gateway.policy import PolicyStore
+from gateway.proxy import Proxy
+from gateway.upstream import UpstreamPool
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    settings: Settings
+    engine: Engine
+    identities: IdentityStore
+    policies: PolicyStore
+    pool: UpstreamPool
+    audit: AuditWriter
+    approvals: ApprovalStore
+    metrics: Metrics
+    proxy: Proxy

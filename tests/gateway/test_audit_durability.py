@@ -1,0 +1,60 @@
+"""SIGKILL the gateway mid-stream: every call the client saw succeed has its audit records."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import anyio
+import pytest
+from sqlalchemy import text
+
+from gateway.db import create_db_engine
+from tests.gateway.harness import connect, run_gateway, run_notes_upstream, upstreams_yaml
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.anyio
+async def test_every_call_seen_succeeding_is_audited_after_sigkill(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    succeeded: list[str] = []
+    with run_notes_upstream(tmp_path) as notes, run_gateway(
+        tmp_path, policy_dir, upstreams_yaml(notes.url), ["reader-agent"]
+    ) as gw:
+
+        async def worker(n: int) -> None:
+            try:
+                async with connect(gw, "reader-agent") as client:
+                    for _ in range(10_000):
+                        ref = uuid.uuid4().hex
+                        result = await client.call_tool(
+                            "time__get_current_time", {"timezone": "UTC"}, meta={"warden/request_id": ref}
+                        )
+                        if not result.is_error:
+                            succeeded.append(ref)
+            except Exception:  # the gateway dies under us: expected
+                return
+
+        async def assassin() -> None:
+            while len(succeeded) < 60:
+                await anyio.sleep(0.01)
+            gw.kill()
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for n in range(4):
+                    tg.start_soon(worker, n)
+                tg.start_soon(assassin)
+
+    assert len(succeeded) >= 60
+    engine = create_db_engine(gw.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT request_ref, phase, outcome FROM audit_events WHERE request_ref IS NOT NULL"))
+        recorded = {(r[0], r[1], r[2]) for r in rows}
+    engine.dispose()
+    missing = [ref for ref in succeeded if (ref, "outcome", "ok") not in recorded or (ref, "decision", None) not in recorded]
+    assert not missing, f"{len(missing)} calls the client saw succeed have no audit record"

@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0          # the local CPU wheel; an unpinned torch pulls CUDA
-	$(BIN)/pip install --quiet -e ".[finetune,dev]"
+	$(BIN)/pip install --quiet -e ".[finetune,dev,demo]"
+	test -x $(VENV)-bridge/bin/mcp-proxy || { $(PY) -m venv $(VENV)-bridge && $(VENV)-bridge/bin/pip install --quiet "mcp-proxy==0.13.0"; }
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -25,7 +25,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.gateway.harness import connect, run_gateway, run_notes_upstream, upstreams_yaml  # noqa: E402
+from tests.gateway.harness import connect, run_gateway, run_notes_upstream, upstreams_yaml
 
 POLICY = """
 identities:
@@ -66,28 +66,39 @@ async def run(calls: int) -> None:
         policy_dir.mkdir()
         (policy_dir / "bench.yaml").write_text(POLICY)
         with run_notes_upstream(tmp) as notes, run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), ["bench"]) as gw:
-            stdio = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server_time", "--local-timezone", "UTC"])
-            async with Client(notes.url, cache=None) as direct_http, Client(stdio, cache=None) as direct_stdio, connect(
-                gw, "bench"
-            ) as through:
+            stdio = StdioServerParameters(
+                command=sys.executable, args=["-m", "mcp_server_time", "--local-timezone", "UTC"]
+            )
+            async with (
+                Client(notes.url, cache=None) as direct_http,
+                Client(stdio, cache=None) as direct_stdio,
+                connect(gw, "bench") as through,
+            ):
                 for concurrency in (1, 16):
                     d = await measure(lambda: direct_http.call_tool("echo", {"text": "hi"}), calls, concurrency)
                     g = await measure(lambda: through.call_tool("notes__echo", {"text": "hi"}), calls, concurrency)
                     rows.append(("http ", concurrency, d, g))
-                    args = {"timezone": "UTC"}
-                    d = await measure(lambda: direct_stdio.call_tool("get_current_time", args), calls, concurrency)
-                    g = await measure(lambda: through.call_tool("time__get_current_time", args), calls, concurrency)
+                    d = await measure(
+                        lambda: direct_stdio.call_tool("get_current_time", {"timezone": "UTC"}), calls, concurrency
+                    )
+                    g = await measure(
+                        lambda: through.call_tool("time__get_current_time", {"timezone": "UTC"}), calls, concurrency
+                    )
                     rows.append(("stdio", concurrency, d, g))
 
     print(f"gateway overhead: {calls} calls per cell; latencies in ms (p50 / p99)")
-    print(f"{'upstream':8} {'conc':>4} {'direct p50':>10} {'p99':>7} {'gateway p50':>11} {'p99':>7} "
-          f"{'added p50':>9} {'ratio p50':>9} {'calls/s direct':>14} {'calls/s gw':>10}")
+    print(
+        f"{'upstream':8} {'conc':>4} {'direct p50':>10} {'p99':>7} {'gateway p50':>11} {'p99':>7} "
+        f"{'added p50':>9} {'ratio p50':>9} {'calls/s direct':>14} {'calls/s gw':>10}"
+    )
     for name, conc, d, g in rows:
         d50, d99, g50, g99 = pct(d, 0.5), pct(d, 0.99), pct(g, 0.5), pct(g, 0.99)
         rate_d = conc * 1000 / statistics.mean(d)
         rate_g = conc * 1000 / statistics.mean(g)
-        print(f"{name:8} {conc:>4} {d50:>10.2f} {d99:>7.2f} {g50:>11.2f} {g99:>7.2f} {g50 - d50:>9.2f} "
-              f"{g50 / d50:>8.2f}x {rate_d:>14.0f} {rate_g:>10.0f}")
+        print(
+            f"{name:8} {conc:>4} {d50:>10.2f} {d99:>7.2f} {g50:>11.2f} {g99:>7.2f} {g50 - d50:>9.2f} "
+            f"{g50 / d50:>8.2f}x {rate_d:>14.0f} {rate_g:>10.0f}"
+        )
 
 
 def main() -> None:

@@ -81,9 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
             approval_ttl_s=settings.approval_ttl_s,
         )
         manager = build_session_manager(build_mcp_server(proxy, _version()), settings.max_body_bytes)
-        app.state.gateway = GatewayState(
-            settings, engine, identities, policies, pool, audit, approvals, metrics, proxy
-        )
+        app.state.gateway = GatewayState(settings, engine, identities, policies, pool, audit, approvals, metrics, proxy)
         app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate)
         await audit.start()
         try:

@@ -36,7 +36,8 @@ class BearerKeyMiddleware:
             await _unauthorized(
                 send,
                 "missing_key",
-                "no API key: send 'Authorization: Bearer <key>'. Operators create keys with `warden identity add NAME`.",
+                "no API key: send 'Authorization: Bearer <key>'. "
+                "Operators create keys with `warden identity add NAME`.",
             )
             return
         scheme, _, key = header.partition(" ")

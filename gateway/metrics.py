@@ -18,7 +18,9 @@ class Metrics:
         self.decisions = Counter(
             "warden_decisions_total", "Policy decisions on tools/call, by effect.", ["effect"], registry=r
         )
-        self.outcomes = Counter("warden_call_outcomes_total", "tools/call outcomes, by outcome.", ["outcome"], registry=r)
+        self.outcomes = Counter(
+            "warden_call_outcomes_total", "tools/call outcomes, by outcome.", ["outcome"], registry=r
+        )
         self.fail_closed = Counter(
             "warden_fail_closed_total",
             "Calls denied because policy, audit or approval storage could not answer.",

@@ -185,7 +185,7 @@ class Proxy:
             identity = Identity(identity_name, policy.roles_of(identity_name))
             decision = decide(policy, call, identity)
             if decision.effect != "deny":
-                limited = self.limiter.check(policy, identity, call, now=time.monotonic())
+                limited = self.limiter.check(policy, identity, call, now=time.monotonic(), decision=decision)
                 if limited is not None:
                     decision = limited
             return decision, identity, policy.redact_fields(call.name)
@@ -227,7 +227,9 @@ class Proxy:
     ) -> types.CallToolResult:
         try:
             approval = await anyio.to_thread.run_sync(
-                lambda: self.approvals.create(call, identity, decision, redact(call.arguments, redact_fields), self.approval_ttl_s)
+                lambda: self.approvals.create(
+                    call, identity, decision, redact(call.arguments, redact_fields), self.approval_ttl_s
+                )
             )
         except Exception as exc:  # boundary: approval storage failure denies
             logger.exception("approval store failed for call %s", call.call_id)

@@ -170,7 +170,9 @@ class Upstream:
                 raise UpstreamUnavailable(f"environment variable {source} (for header {header}) is not set")
             headers[header] = self.environ[source]
         http = httpx2.AsyncClient(
-            headers=headers, timeout=httpx2.Timeout(30.0, read=300.0), limits=httpx2.Limits(max_keepalive_connections=64)
+            headers=headers,
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            limits=httpx2.Limits(max_keepalive_connections=64),
         )
         assert spec.url is not None
         return streamable_http_client(spec.url, http_client=http), http
@@ -269,7 +271,7 @@ def _is_connection_failure(exc: BaseException) -> bool:
     text = str(exc).lower()
     if isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError, httpx2.TransportError)):
         return True
-    return "connection closed" in text or "connection" in text and "refused" in text
+    return "connection closed" in text or ("connection" in text and "refused" in text)
 
 
 @dataclass(frozen=True, slots=True)

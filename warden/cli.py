@@ -40,5 +40,19 @@ app.add_typer(model_app, name="model")
 app.add_typer(finetune_app, name="finetune")
 
 
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Work directory (database, keys, scratch repository); reused.")] = Path(
+        ".warden/demo"
+    ),
+    policy_dir: Annotated[Path, typer.Option(help="Policy directory to run the demo with.")] = Path("policies"),
+) -> None:
+    """Run the gateway end to end on the embedded defaults: real MCP servers from PyPI behind the
+    example policies, a scripted agent showing allowed, denied and approval-held calls, and the audit log."""
+    from warden.demo import run_demo
+
+    run_demo(workdir, policy_dir)
+
+
 def main() -> None:
     app()

@@ -34,14 +34,23 @@ async def readyz(gateway: GatewayDep) -> JSONResponse:
     except Exception as exc:  # boundary: report, don't raise
         database = f"error: {type(exc).__name__}"
     upstreams: dict[str, Any] = {
-        s.name: {"transport": s.transport, "state": s.state, "tools": s.tools, "last_error": s.last_error,
-                 "restarts": s.restarts}
+        s.name: {
+            "transport": s.transport,
+            "state": s.state,
+            "tools": s.tools,
+            "last_error": s.last_error,
+            "restarts": s.restarts,
+        }
         for s in gateway.pool.statuses()
     }
     any_ready = any(u["state"] == "ready" for u in upstreams.values()) or not upstreams
     ready = database == "ok" and any_ready
-    body = {"status": "ready" if ready else "not ready", "database": database, "policy": "loaded",
-            "upstreams": upstreams}
+    body = {
+        "status": "ready" if ready else "not ready",
+        "database": database,
+        "policy": "loaded",
+        "upstreams": upstreams,
+    }
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

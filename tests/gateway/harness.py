@@ -140,7 +140,9 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def run_gateway(tmp: Path, policy_dir: Path, upstreams: str, identities: list[str], **env_extra: str) -> Iterator[Gateway]:
+def run_gateway(
+    tmp: Path, policy_dir: Path, upstreams: str, identities: list[str], **env_extra: str
+) -> Iterator[Gateway]:
     from gateway.db import create_db_engine, migrate
     from gateway.identities import IdentityStore
 
@@ -186,14 +188,18 @@ def run_gateway(tmp: Path, policy_dir: Path, upstreams: str, identities: list[st
 
 
 @contextlib.asynccontextmanager
-async def connect(gw: Gateway, identity: str | None, mode: str = "auto", key: str | None = None) -> AsyncIterator[Client]:
+async def connect(
+    gw: Gateway, identity: str | None, mode: str = "auto", key: str | None = None
+) -> AsyncIterator[Client]:
     """A real MCP client session to the gateway, as `identity` (its key), in `mode`
     ("auto" negotiates 2026-07-28; "legacy" uses the 2025 initialize handshake)."""
     token = key if key is not None else (gw.keys[identity] if identity else None)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with Client(streamable_http_client(gw.mcp_url, http_client=http), mode=mode, cache=None) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(gw.mcp_url, http_client=http), mode=mode, cache=None) as client,
+    ):
+        yield client
 
 
 def text_of(result: Any) -> str:

@@ -22,9 +22,11 @@ async def test_every_call_seen_succeeding_is_audited_after_sigkill(tmp_path: Pat
     policy_dir.mkdir()
     shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
     succeeded: list[str] = []
-    with run_notes_upstream(tmp_path) as notes, run_gateway(
-        tmp_path, policy_dir, upstreams_yaml(notes.url), ["reader-agent"]
-    ) as gw:
+    enough = anyio.Event()
+    with (
+        run_notes_upstream(tmp_path) as notes,
+        run_gateway(tmp_path, policy_dir, upstreams_yaml(notes.url), ["reader-agent"]) as gw,
+    ):
 
         async def worker(n: int) -> None:
             try:
@@ -36,12 +38,13 @@ async def test_every_call_seen_succeeding_is_audited_after_sigkill(tmp_path: Pat
                         )
                         if not result.is_error:
                             succeeded.append(ref)
+                            if len(succeeded) >= 60:
+                                enough.set()
             except Exception:  # the gateway dies under us: expected
                 return
 
         async def assassin() -> None:
-            while len(succeeded) < 60:
-                await anyio.sleep(0.01)
+            await enough.wait()
             gw.kill()
 
         with anyio.fail_after(120):
@@ -56,5 +59,7 @@ async def test_every_call_seen_succeeding_is_audited_after_sigkill(tmp_path: Pat
         rows = conn.execute(text("SELECT request_ref, phase, outcome FROM audit_events WHERE request_ref IS NOT NULL"))
         recorded = {(r[0], r[1], r[2]) for r in rows}
     engine.dispose()
-    missing = [ref for ref in succeeded if (ref, "outcome", "ok") not in recorded or (ref, "decision", None) not in recorded]
+    missing = [
+        ref for ref in succeeded if (ref, "outcome", "ok") not in recorded or (ref, "decision", None) not in recorded
+    ]
     assert not missing, f"{len(missing)} calls the client saw succeed have no audit record"

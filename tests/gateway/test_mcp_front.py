@@ -4,6 +4,7 @@ stdio, an SDK server over Streamable HTTP), real `mcp` clients per identity, rea
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,16 @@ from sqlalchemy import text
 
 from gateway.db import create_db_engine
 from gateway.identities import IdentityStore
-from tests.gateway.harness import Gateway, NotesUpstream, connect, run_gateway, run_notes_upstream, text_of, upstreams_yaml, wait_until
+from tests.gateway.harness import (
+    Gateway,
+    NotesUpstream,
+    connect,
+    run_gateway,
+    run_notes_upstream,
+    text_of,
+    upstreams_yaml,
+    wait_until,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IDENTITIES = ["reader-agent", "writer-agent", "alice"]
@@ -113,7 +123,9 @@ async def test_rate_limit_per_identity_and_tool(gw: Gateway) -> None:
 
 async def test_approval_required_creates_pending_record(gw: Gateway) -> None:
     async with connect(gw, "writer-agent") as client:
-        result = await client.call_tool("notes__add_note", {"title": "publish launch", "body": "b", "secret": "hunter2"})
+        result = await client.call_tool(
+            "notes__add_note", {"title": "publish launch", "body": "b", "secret": "hunter2"}
+        )
     assert result.is_error
     message = text_of(result)
     assert message.startswith("approval required: ") and "approve-publish" in message
@@ -142,8 +154,9 @@ async def test_arguments_violating_input_schema_are_rejected_before_forwarding(g
 async def test_missing_bad_and_revoked_keys_get_401(gw: Gateway) -> None:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
     headers = {"MCP-Protocol-Version": "2026-07-28", "Accept": "application/json, text/event-stream"}
-    missing = httpx.post(gw.mcp_url, json=body, headers=headers)
-    bad = httpx.post(gw.mcp_url, json=body, headers={**headers, "Authorization": "Bearer wdn_nope_nope"})
+    http = httpx.AsyncClient()
+    missing = await http.post(gw.mcp_url, json=body, headers=headers)
+    bad = await http.post(gw.mcp_url, json=body, headers={**headers, "Authorization": "Bearer wdn_nope_nope"})
     assert missing.status_code == 401 and "no API key" in missing.json()["message"]
     assert bad.status_code == 401 and "not valid" in bad.json()["message"]
 
@@ -154,9 +167,9 @@ async def test_missing_bad_and_revoked_keys_get_401(gw: Gateway) -> None:
         assert (await client.list_tools()).tools == []  # a valid key with no grants sees nothing
     store.revoke("short-lived")
     engine.dispose()
-    revoked = httpx.post(gw.mcp_url, json=body, headers={**headers, "Authorization": f"Bearer {key}"})
+    revoked = await http.post(gw.mcp_url, json=body, headers={**headers, "Authorization": f"Bearer {key}"})
     assert revoked.status_code == 401 and "revoked" in revoked.json()["message"]
-
+    await http.aclose()
 
 
 async def test_upstream_never_sees_client_credentials(gw: Gateway, notes: NotesUpstream) -> None:
@@ -235,3 +248,27 @@ def test_health_ready_and_metrics(gw: Gateway) -> None:
     assert {name: u["state"] for name, u in ready.json()["upstreams"].items()} == {"time": "ready", "notes": "ready"}
     metrics = httpx.get(f"{gw.url}/metrics").text
     assert "warden_decisions_total" in metrics and "warden_call_seconds_bucket" in metrics
+
+
+@pytest.fixture
+def bridge() -> Path:
+    path = Path(os.environ.get("WARDEN_TEST_BRIDGE", Path(__file__).parents[2] / ".venv-bridge/bin/mcp-proxy"))
+    assert path.exists(), f"{path} missing: `make setup` installs mcp-proxy into .venv-bridge"
+    return path
+
+
+async def test_stdio_only_client_works_through_a_standard_bridge(gw: Gateway, bridge: Path) -> None:
+    """A stdio MCP client reaches the gateway through `mcp-proxy` (PyPI), the README's recipe."""
+    from mcp.client.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    params = StdioServerParameters(
+        command=str(bridge),
+        args=["--transport", "streamablehttp", gw.mcp_url],
+        env={"API_ACCESS_TOKEN": gw.keys["reader-agent"]},
+    )
+    async with Client(params, mode="legacy", cache=None) as client:
+        names = sorted(t.name for t in (await client.list_tools()).tools)
+        result = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
+    assert names == ["notes__list_notes", "time__get_current_time"]
+    assert not result.is_error and "UTC" in text_of(result)

@@ -14,7 +14,16 @@ from sqlalchemy import text
 
 from gateway.db import create_db_engine
 from gateway.upstream import UpstreamFileError, load_upstreams
-from tests.gateway.harness import Gateway, NotesUpstream, connect, run_gateway, run_notes_upstream, text_of, upstreams_yaml, wait_until
+from tests.gateway.harness import (
+    Gateway,
+    NotesUpstream,
+    connect,
+    run_gateway,
+    run_notes_upstream,
+    text_of,
+    upstreams_yaml,
+    wait_until,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -30,7 +39,9 @@ def test_upstreams_file_errors_name_file_and_problem(tmp_path: Path) -> None:
     with pytest.raises(UpstreamFileError, match="cannot read"):
         load_upstreams(tmp_path / "missing.yaml")
     good = tmp_path / "ok.yaml"
-    good.write_text("servers:\n  t:\n    command: python\n    args: [-m, mcp_server_time]\n  h:\n    url: http://x/mcp\n")
+    good.write_text(
+        "servers:\n  t:\n    command: python\n    args: [-m, mcp_server_time]\n  h:\n    url: http://x/mcp\n"
+    )
     assert [(s.name, s.transport) for s in load_upstreams(good)] == [("t", "stdio"), ("h", "http")]
 
 
@@ -39,9 +50,10 @@ def stack(tmp_path: Path) -> Iterator[tuple[Gateway, NotesUpstream]]:
     policy_dir = tmp_path / "policies"
     policy_dir.mkdir()
     shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
-    with run_notes_upstream(tmp_path) as notes, run_gateway(
-        tmp_path, policy_dir, upstreams_yaml(notes.url), ["writer-agent"]
-    ) as gw:
+    with (
+        run_notes_upstream(tmp_path) as notes,
+        run_gateway(tmp_path, policy_dir, upstreams_yaml(notes.url), ["writer-agent"]) as gw,
+    ):
         yield gw, notes
 
 

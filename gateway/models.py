@@ -1,0 +1,155 @@
+"""SQLModel tables of the gateway database and their public schemas.
+
+Owns: the shape of every stored row (``identities``, ``audit_events``, ``approvals``)
+and the schemas that may leave the process (``ApiKeyPublic``). The Alembic
+migrations under ``migrations/versions`` must create exactly these tables; a test
+compares them.
+
+Must never: open connections, write rows or hold business rules (``identities.py``,
+``audit.py`` and ``approvals.py`` do). A schema that leaves the process never carries
+a key hash.
+
+Timestamps are stored in UTC and always read back timezone-aware (``UTCDateTime``),
+also on SQLite, which has no timezone-aware column type.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text, text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+ApprovalState = Literal["pending", "approved", "denied", "expired", "consumed"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime column that stores UTC and reads back aware UTC datetimes on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# A SQLite INTEGER PRIMARY KEY is the rowid; BIGINT elsewhere so the log never runs out of numbers.
+_SEQ_TYPE: Any = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ApiKeyPublic(SQLModel):
+    """An API key as it may be shown: never the hash, never the secret."""
+
+    id: int | None = None
+    name: str
+    key_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKey(SQLModel, table=True):
+    """One API key of an identity. Several keys over time; at most one active (partial unique index)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        Index(
+            "uq_identities_active_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(64), index=True)
+    key_prefix: str = Field(sa_type=String(16), unique=True, index=True)
+    key_hash: str = Field(sa_type=String(64))
+    """sha256 hex of the whole key; the key itself is never stored."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    def public(self) -> ApiKeyPublic:
+        return ApiKeyPublic(
+            id=self.id,
+            name=self.name,
+            key_prefix=self.key_prefix,
+            created_at=self.created_at,
+            revoked_at=self.revoked_at,
+        )
+
+
+class AuditRecord(SQLModel, table=True):
+    """One stored audit event: flat, versioned, redacted, chained by sha256 to its predecessor."""
+
+    __tablename__ = "audit_events"
+
+    seq: int | None = Field(default=None, primary_key=True, sa_type=_SEQ_TYPE)
+    """Numbered by the audit writer (previous + 1), so the primary key keeps the chain linear."""
+    call_id: str = Field(sa_type=String(128), index=True)
+    phase: str = Field(sa_type=String(16))
+    method: str = Field(sa_type=String(64))
+    ts: datetime = Field(sa_type=UTCDateTime, index=True)
+    identity: str = Field(sa_type=String(64), index=True)
+    server: str = Field(default="", sa_type=String(128))
+    tool: str = Field(default="", sa_type=String(256), index=True)
+    arguments: str = Field(default="{}", sa_type=Text)
+    """Canonical JSON of the REDACTED arguments."""
+    args_hash: str = Field(default="", sa_type=String(64))
+    effect: str | None = Field(default=None, sa_type=String(16))
+    rule_ids: str = Field(default="[]", sa_type=Text)
+    """JSON list of the policy rule ids behind the decision."""
+    reason: str = Field(default="", sa_type=Text)
+    outcome: str | None = Field(default=None, sa_type=String(32))
+    error: str = Field(default="", sa_type=Text)
+    approval_id: str | None = Field(default=None, sa_type=String(32))
+    latency_policy_ms: float | None = Field(default=None, sa_type=Float)
+    latency_upstream_ms: float | None = Field(default=None, sa_type=Float)
+    latency_total_ms: float | None = Field(default=None, sa_type=Float)
+    request_ref: str | None = Field(default=None, sa_type=String(256))
+    version: int = Field(default=1, sa_type=Integer)
+    prev_hash: str = Field(sa_type=String(64))
+    hash: str = Field(sa_type=String(64))
+    """sha256(prev_hash + canonical JSON of every other field, seq included); see ``audit.chain_hash``."""
+
+
+class Approval(SQLModel, table=True):
+    """A call held for a human decision."""
+
+    __tablename__ = "approvals"
+
+    id: str = Field(primary_key=True, sa_type=String(32))
+    call_id: str = Field(sa_type=String(128), index=True)
+    identity: str = Field(sa_type=String(64))
+    server: str = Field(sa_type=String(128))
+    tool: str = Field(sa_type=String(256))
+    tool_name: str = Field(sa_type=String(512))
+    """The public (namespaced) tool name the agent called."""
+    arguments: str = Field(sa_type=Text)
+    """Canonical JSON of the redacted arguments, for display only."""
+    args_hash: str = Field(sa_type=String(64))
+    """Hash of the real arguments: an approval covers exactly these."""
+    rule_ids: str = Field(default="[]", sa_type=Text)
+    reason: str = Field(default="", sa_type=Text)
+    approver_roles: str = Field(default="[]", sa_type=Text)
+    state: str = Field(default="pending", sa_type=String(16), index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, sa_type=String(64))
+    decided_reason: str | None = Field(default=None, sa_type=Text)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

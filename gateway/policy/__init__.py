@@ -1,0 +1,31 @@
+"""Policy: who may call which tool, with which arguments, how often.
+
+Public API used by the gateway and the CLI. Files: `model` (file format), `source`
+(YAML with line numbers), `load` (files -> `Policy` or `PolicyError`), `compiled`
+(the indexed `Policy`), `condition` (CEL glue), `engine` (pure `decide`/`explain`),
+`ratelimit` (stateful limits), `store` (hot reload), `schema_check` (policy vs tool
+catalog), `testing` (the `warden policy test` runner). Semantics: engine.py.
+"""
+
+from gateway.policy.compiled import Policy
+from gateway.policy.engine import Explanation, RuleTrace, decide, explain
+from gateway.policy.load import load_policy
+from gateway.policy.problems import Location, PolicyError, Problem
+from gateway.policy.ratelimit import RateLimiter
+from gateway.policy.schema_check import check_against_catalog
+from gateway.policy.store import PolicyStore
+
+__all__ = [
+    "Explanation",
+    "Location",
+    "Policy",
+    "PolicyError",
+    "PolicyStore",
+    "Problem",
+    "RateLimiter",
+    "RuleTrace",
+    "check_against_catalog",
+    "decide",
+    "explain",
+    "load_policy",
+]

@@ -1,0 +1,142 @@
+"""The policy file format, as pydantic models.
+
+Owns the shape of one YAML policy file and every check that needs only that file:
+unknown keys, effect values, approvers only (and always) on `approve` rules, CEL
+syntax, glob and limit sanity. Checks that span files (unique ids, known roles) live
+in `load.py`. These models are data only; `compiled.py` turns them into the indexed
+`Policy` the engine reads.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway.policy.condition import Condition
+from gateway.types import Effect
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_GLOB_CHARS = re.compile(r"^[A-Za-z0-9._/*?\[\]!-]+$")
+_FIELD_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+RESERVED_IDS = frozenset({"default-deny"})
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid name (letters, digits, '.', '_', '-'; no globs)")
+    return value
+
+
+def _check_id(value: str) -> str:
+    _check_name(value)
+    if value in RESERVED_IDS:
+        raise ValueError(f"id {value!r} is reserved")
+    return value
+
+
+def _check_glob(value: str) -> str:
+    if not value:
+        raise ValueError("empty glob")
+    if not _GLOB_CHARS.match(value):
+        raise ValueError(f"glob {value!r} has characters not allowed in tool or identity names")
+    depth = 0
+    for ch in value:
+        if ch == "[":
+            if depth:
+                raise ValueError(f"glob {value!r} nests '['")
+            depth = 1
+        elif ch == "]" and depth:
+            depth = 0
+    if depth:
+        raise ValueError(f"glob {value!r} has an unclosed '['")
+    return value
+
+
+def _check_field_path(value: str) -> str:
+    if not _FIELD_PATH.match(value):
+        raise ValueError(f"{value!r} is not a dotted field path like 'auth.token'")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Id = Annotated[str, AfterValidator(_check_id)]
+Glob = Annotated[str, AfterValidator(_check_glob)]
+FieldPath = Annotated[str, AfterValidator(_check_field_path)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class IdentitySpec(_Spec):
+    roles: list[Name] = Field(default_factory=list, description="Roles this identity holds.")
+    grants: list[Glob] = Field(default_factory=list, description="Globs over public tool names granted directly.")
+
+
+class RoleSpec(_Spec):
+    grants: list[Glob] = Field(default_factory=list, description="Globs over public tool names granted to holders.")
+
+
+class RuleSpec(_Spec):
+    id: Id
+    effect: Effect
+    tools: Annotated[list[Glob], Field(min_length=1)]
+    identities: list[Glob] = Field(default_factory=lambda: ["*"])
+    roles: list[Name] = Field(default_factory=list, description="Applies only if the identity holds one of these.")
+    when: str | None = Field(None, description="CEL condition over args, identity, tool, server, upstream_tool.")
+    reason: str = ""
+    approvers: list[Name] = Field(default_factory=list, description="For effect approve: roles that may approve.")
+
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            Condition.compile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _approvers_match_effect(self) -> RuleSpec:
+        if self.effect == "approve" and not self.approvers:
+            raise ValueError(f"rule {self.id!r}: effect approve needs at least one role in approvers")
+        if self.effect != "approve" and self.approvers:
+            raise ValueError(f"rule {self.id!r}: approvers are only allowed on effect approve, not {self.effect}")
+        return self
+
+
+class RateLimitSpec(_Spec):
+    id: Id
+    tools: Annotated[list[Glob], Field(min_length=1)]
+    identities: list[Glob] = Field(default_factory=lambda: ["*"])
+    limit: Annotated[int, Field(ge=1, description="Calls allowed per identity per tool in the window.")]
+    window_s: Annotated[float, Field(gt=0, description="Sliding window length in seconds.")]
+
+
+class RedactSpec(_Spec):
+    tools: Annotated[list[Glob], Field(min_length=1)]
+    fields: Annotated[list[FieldPath], Field(min_length=1)]
+
+
+class PolicyFile(_Spec):
+    """One YAML file. Every file in the policy directory is merged into one policy."""
+
+    identities: dict[Name, IdentitySpec] = Field(default_factory=dict)
+    roles: dict[Name, RoleSpec] = Field(default_factory=dict)
+    rules: list[RuleSpec] = Field(default_factory=list)
+    rate_limits: list[RateLimitSpec] = Field(default_factory=list)
+    redact: list[RedactSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_entries(cls, data: Any) -> Any:
+        """Let `approver:` (null) mean `approver: {}` and a bare `rules:` mean no rules."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: ([] if v is None and k in ("rules", "rate_limits", "redact") else v) for k, v in data.items()}
+        for section in ("identities", "roles"):
+            if isinstance(data.get(section), dict):
+                data[section] = {k: ({} if v is None else v) for k, v in data[section].items()}
+            elif data.get(section) is None and section in data:
+                data[section] = {}
+        return data

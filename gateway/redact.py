@@ -1,0 +1,148 @@
+"""Redaction of secrets from tool arguments and free text before anything is stored.
+
+Owns: deciding what a secret looks like. ``redact()`` returns a redacted deep copy of
+tool arguments; ``redact_text()`` cleans one string (error messages, log lines).
+
+Must never: mutate its input, drop keys (a redacted value is replaced, not removed,
+so the stored record keeps its shape), or raise on unexpected value types (they pass
+through unchanged).
+
+Three layers, applied in this order by ``redact()``:
+
+1. Fields named by policy, as dotted paths (``"db.password"``). A list on the path is
+   entered element by element; ``*`` matches any key. The whole value is replaced.
+2. Keys that look secret, whatever their value (case-insensitive, split into words on
+   ``_ - .`` and camelCase): words starting with ``password passwd passphrase secret
+   credential authorization``; the words ``pwd token apikey cookie jwt privatekey
+   accesskey``; the word pairs ``api key``, ``private key``, ``access key``,
+   ``secret key``, ``session id``. So ``access_token``, ``X-Api-Key`` and
+   ``dbPassword`` are redacted; ``max_tokens`` and ``author`` are not.
+3. Every string value anywhere (also inside lists and under harmless keys) is cleaned
+   by ``redact_text()``, which replaces the secret part of these shapes:
+
+   =====================  =====================================================
+   PEM private key        ``-----BEGIN ... PRIVATE KEY-----`` through its END line
+   JWT                    ``eyJ<header>.eyJ<payload>.<signature>``
+   URL credentials        ``scheme://user:PASSWORD@host`` (password only)
+   Authorization header   ``Authorization: <anything to end of line>``
+   Bearer token           ``Bearer <16+ token chars>``
+   key=value secrets      ``password=… pwd: … api_key=… token=… secret=…``
+                          (also ``DB_PASSWORD=…``, JSON ``"token": "…"``)
+   OpenAI / Anthropic     ``sk-…``, ``sk-proj-…``, ``sk-ant-…``
+   Stripe                 ``sk_live_… rk_live_… sk_test_…``
+   GitHub                 ``ghp_ gho_ ghu_ ghs_ ghr_…``, ``github_pat_…``
+   GitLab                 ``glpat-…``
+   AWS access key id      ``AKIA… ASIA…`` (20 chars)
+   Google API key         ``AIza…``
+   Slack                  ``xoxb- xoxp- xoxa- xoxr- xoxs-…``, hooks.slack.com URLs
+   Hugging Face / npm     ``hf_…``, ``npm_…``
+   =====================  =====================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from itertools import pairwise
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+_SECRET_WORD_PREFIXES = ("password", "passwd", "passphrase", "secret", "credential", "authorization")
+_SECRET_WORDS = frozenset({"pwd", "token", "apikey", "cookie", "jwt", "privatekey", "accesskey"})
+_SECRET_WORD_PAIRS = frozenset(
+    {("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("session", "id")}
+)
+
+_KEY_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+# (triggers, pattern, replacement). Order matters: whole blocks and structured shapes first.
+# A rule runs only when one of its triggers occurs in the lowercased text: most strings hold
+# no secret, and a substring test is far cheaper than a (case-insensitive) regex scan.
+_RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (
+        ("private key",),
+        r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+        REDACTED,
+    ),
+    (("eyj",), r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", REDACTED),
+    (("://",), r"(?i:\b([a-z][a-z0-9+.\-]*://[^\s:/@?#]*:)[^\s/?#]+(@))", rf"\1{REDACTED}\2"),
+    (("authorization",), r"(?i:\b(authorization\s*[:=]\s*)[^\r\n]+)", rf"\1{REDACTED}"),
+    (("bearer",), r"(?i:\b(bearer\s+)[A-Za-z0-9._~+/=\-]{16,})", rf"\1{REDACTED}"),
+    (
+        ("pass", "pwd", "secret", "token", "key", "credential"),
+        r"(?i:((?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key"
+        r"|private[_-]?key|credentials?))"
+        r"(\"?'?\s*[=:]\s*\"?'?)"
+        r"(?!\[REDACTED\])[^\s\"'&;,}]+)",
+        rf"\1\2{REDACTED}",
+    ),
+    (("sk-",), r"\bsk-(?:proj-|ant-|live-|test-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", REDACTED),
+    (("k_live_", "k_test_"), r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", REDACTED),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\bgh[pousr]_[A-Za-z0-9]{30,}", REDACTED),
+    (("github_pat_",), r"\bgithub_pat_[A-Za-z0-9_]{22,}", REDACTED),
+    (("glpat-",), r"\bglpat-[A-Za-z0-9_\-]{20,}", REDACTED),
+    (
+        ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva"),
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b",
+        REDACTED,
+    ),
+    (("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}", REDACTED),
+    (("xox",), r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", REDACTED),
+    (("hooks.slack.com",), r"(https://hooks\.slack\.com/services/)[A-Za-z0-9/_\-]+", rf"\1{REDACTED}"),
+    (("hf_",), r"\bhf_[A-Za-z0-9]{30,}", REDACTED),
+    (("npm_",), r"\bnpm_[A-Za-z0-9]{36}", REDACTED),
+)
+_TEXT_RULES = tuple((triggers, re.compile(pattern), replacement) for triggers, pattern, replacement in _RULES)
+_ANY_TRIGGER = re.compile("|".join(re.escape(trigger) for triggers, _, _ in _RULES for trigger in triggers))
+
+
+def redact_text(text: str) -> str:
+    """Replace the secret part of every known secret shape in ``text``."""
+    lowered = text.lower()
+    if _ANY_TRIGGER.search(lowered) is None:
+        return text
+    for triggers, pattern, replacement in _TEXT_RULES:
+        for trigger in triggers:
+            if trigger in lowered:
+                text = pattern.sub(replacement, text)
+                break
+    return text
+
+
+@lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key names a secret (see the module docstring for the word list)."""
+    words = [w.lower() for w in _KEY_WORD.findall(key)]
+    if any(w.startswith(_SECRET_WORD_PREFIXES) or w in _SECRET_WORDS for w in words):
+        return True
+    return any(pair in _SECRET_WORD_PAIRS for pair in pairwise(words))
+
+
+def redact(arguments: Mapping[str, Any], fields: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A redacted deep copy of ``arguments``; ``fields`` are dotted paths named by policy."""
+    paths = [tuple(f.split(".")) for f in fields if f]
+    return _redact_mapping(arguments, paths)
+
+
+def _redact_mapping(value: Mapping[Any, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = str(key)
+        matching = [p for p in paths if p[0] in ("*", name)]
+        if any(len(p) == 1 for p in matching) or is_secret_key(name):
+            out[key] = REDACTED
+        else:
+            out[key] = _redact_value(item, [p[1:] for p in matching])
+    return out
+
+
+def _redact_value(value: Any, paths: list[tuple[str, ...]]) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return _redact_mapping(value, paths)
+    if isinstance(value, list | tuple):
+        return [_redact_value(item, paths) for item in value]
+    return value

@@ -1,0 +1,101 @@
+"""check_against_catalog(): conditions against inputSchemas, globs against the tool list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from gateway.policy import Policy, check_against_catalog, load_policy
+from gateway.policy.schema_check import sample_arguments
+from tests.gateway.policy.conftest import CATALOG, SHIPPED
+
+
+def catalog() -> dict[str, Any]:
+    return {t["name"]: t["inputSchema"] for t in json.loads(CATALOG.read_text())["tools"]}
+
+
+def test_shipped_policies_are_clean_against_the_demo_catalog() -> None:
+    assert check_against_catalog(load_policy(SHIPPED), catalog()) == []
+
+
+def test_sample_arguments_cover_declared_properties() -> None:
+    schema = {
+        "type": "object",
+        "$defs": {"Auth": {"type": "object", "properties": {"token": {"type": "string"}}}},
+        "properties": {
+            "n": {"type": "integer"},
+            "x": {"type": ["null", "number"]},
+            "s": {"anyOf": [{"type": "null"}, {"type": "string"}]},
+            "mode": {"enum": ["fast", "slow"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "auth": {"$ref": "#/$defs/Auth"},
+            "flag": {"type": "boolean"},
+        },
+    }
+    assert sample_arguments(schema) == {
+        "n": 0,
+        "x": 0.0,
+        "s": "",
+        "mode": "fast",
+        "tags": [""],
+        "auth": {"token": ""},
+        "flag": False,
+    }
+
+
+def test_condition_on_a_field_not_in_the_schema_is_an_error(make_policy: Callable[[str], Policy]) -> None:
+    policy = make_policy(
+        """
+roles:
+  r: {grants: ["git__*"]}
+rules:
+  - id: big-log
+    effect: deny
+    tools: ["git__git_lo*"]
+    when: "args.max_count > 100"
+  - id: typo
+    effect: deny
+    tools: ["git__*"]
+    when: "args.repo_pth == '/'"
+"""
+    )
+    problems = check_against_catalog(policy, catalog())
+    errors = [p for p in problems if p.severity == "error"]
+    typo = [p for p in errors if "'typo'" in p.message]
+    assert [p for p in errors if "'big-log'" in p.message] == []
+    assert len(typo) == 12  # every git tool lacks repo_pth
+    assert typo[0].location.line == 9
+    assert "references a field not in the inputSchema of tool git__git_add" in typo[0].message
+    assert "repo_pth" in typo[0].message
+
+
+def test_condition_reading_an_optional_field_of_other_tools(make_policy: Callable[[str], Policy]) -> None:
+    policy = make_policy('rules:\n  - {id: wide, effect: deny, tools: ["git__*"], when: "args.max_count > 1"}\n')
+    flagged = {p.message.split("tool ")[1].split(" ")[0] for p in check_against_catalog(policy, catalog())}
+    assert "git__git_status" in flagged
+    assert "git__git_log" not in flagged
+
+
+def test_globs_matching_no_tool_are_warnings(make_policy: Callable[[str], Policy]) -> None:
+    policy = make_policy(
+        """
+identities:
+  bot: {grants: ["time__*", "tiem__*"]}
+rules:
+  - {id: ghost, effect: deny, tools: [git__git_push]}
+rate_limits:
+  - {id: rl, tools: [web__*], limit: 1, window_s: 1}
+redact:
+  - {tools: ["notes__*"], fields: [password]}
+"""
+    )
+    problems = check_against_catalog(policy, catalog())
+    assert all(p.severity == "warning" for p in problems)
+    text = "\n".join(str(p) for p in problems)
+    assert "'tiem__*' matches no tool" in text
+    assert "rule 'ghost' matches no tool" in text
+    assert "rate limit 'rl': 'web__*' matches no tool" in text
+    assert "redacted field 'password' is declared by none of" in text
+    assert len(problems) == 4
+    assert next(p for p in problems if "tiem" in p.message).location.line == 3

@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
             connect_timeout_s=settings.upstream_connect_timeout_s,
             backoff_initial_s=settings.upstream_backoff_initial_s,
             backoff_max_s=settings.upstream_backoff_max_s,
+            probe_interval_s=settings.upstream_probe_interval_s,
         )
         audit = AuditWriter(engine, batch_max=settings.audit_batch_max)
         approvals = ApprovalStore(engine)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(20.0, description="Seconds to wait for an upstream to connect.")
     upstream_backoff_initial_s: float = Field(0.5, description="First delay before reconnecting a failed upstream.")
     upstream_backoff_max_s: float = Field(30.0, description="Longest delay between reconnect attempts.")
+    upstream_probe_interval_s: float = Field(
+        15.0, description="Seconds between health probes (tools/list) of an idle upstream; a failed probe reconnects."
+    )
 
     # audit writer
     audit_batch_max: int = Field(512, description="Most audit events written in one grouped commit.")

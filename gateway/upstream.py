@@ -132,6 +132,7 @@ class Upstream:
     connect_timeout_s: float = 20.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    probe_interval_s: float = 15.0
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     state: UpstreamState = "connecting"
     tools: dict[str, types.Tool] = field(default_factory=dict)
@@ -217,10 +218,25 @@ class Upstream:
                 self.last_error = ""
                 self._ready.set()
                 logger.info("upstream %s ready (%s, %d tools)", self.name, self.spec.transport, len(self.tools))
-                await self._broken.wait()
+                await self._watch(client)
                 raise UpstreamUnavailable(self.last_error or "connection lost")
         if scope.cancelled_caught:
             raise UpstreamUnavailable(f"could not connect within {self.connect_timeout_s:g}s")
+
+    async def _watch(self, client: Client) -> None:
+        """Return when the connection is broken: a call saw it fail, or an idle-time probe
+        (tools/list, which also refreshes the catalog) failed or timed out."""
+        while True:
+            with anyio.move_on_after(self.probe_interval_s):
+                await self._broken.wait()
+                return
+            try:
+                with anyio.fail_after(self.connect_timeout_s):
+                    listed = await _list_all_tools(client)
+            except Exception as exc:  # boundary: any probe failure means reconnect
+                self.last_error = f"health probe failed: {_describe(exc)}"
+                return
+            self.tools = {tool.name: tool for tool in listed}
 
     def mark_broken(self, reason: str) -> None:
         """Called when a call saw the connection fail: tear down and reconnect."""
@@ -294,6 +310,7 @@ class UpstreamPool:
         connect_timeout_s: float = 20.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        probe_interval_s: float = 15.0,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         names = [spec.name for spec in specs]
@@ -310,6 +327,7 @@ class UpstreamPool:
                 connect_timeout_s=connect_timeout_s,
                 backoff_initial_s=backoff_initial_s,
                 backoff_max_s=backoff_max_s,
+                probe_interval_s=probe_interval_s,
                 environ=env,
             )
             for spec in specs

@@ -30,7 +30,7 @@ NameArg = Annotated[str, typer.Argument(help="Identity name: 1-64 characters of 
 
 @contextmanager
 def _store() -> Iterator[IdentityStore]:
-    engine = create_db_engine(Settings().database_url)  # type: ignore[call-arg]  # fields come from env/YAML
+    engine = create_db_engine(Settings().database_url)
     try:
         migrate(engine)
         yield IdentityStore(engine)

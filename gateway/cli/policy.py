@@ -28,7 +28,7 @@ DirOption = Annotated[
 
 
 def _settings() -> Settings:
-    return Settings()  # type: ignore[call-arg]  # every field has a default; mypy lacks the pydantic plugin
+    return Settings()
 
 
 def _console() -> Console:

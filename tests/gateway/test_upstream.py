@@ -110,3 +110,23 @@ async def test_http_upstream_killed_mid_call(stack: tuple[Gateway, NotesUpstream
         clock = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
         assert not clock.is_error, "the gateway keeps serving after an upstream dies"
     assert outcomes(gw, "slow")[-1] in ("upstream_error", "timeout")
+
+
+def test_idle_upstream_death_is_noticed_by_the_health_probe(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    with (
+        run_notes_upstream(tmp_path) as notes,
+        run_gateway(
+            tmp_path, policy_dir, upstreams_yaml(notes.url), ["writer-agent"], WARDEN_UPSTREAM_PROBE_INTERVAL_S="0.3"
+        ) as gw,
+    ):
+        (child,) = gw.children()
+        os.kill(child, signal.SIGKILL)
+        wait_until(
+            lambda: (s := gw.ready()) is not None and s["upstreams"]["time"]["restarts"] >= 1,
+            30,
+            "the probe to notice the dead upstream and restart it, without any call",
+        )
+        assert gw.children() and gw.children() != [child]

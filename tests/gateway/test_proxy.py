@@ -1,0 +1,47 @@
+"""The call pipeline fails closed: when the audit log cannot commit a decision, the call is denied
+and never forwarded (real gateway, real upstreams, a real database that stops working)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from gateway.db import create_db_engine
+from tests.gateway.harness import connect, run_gateway, run_notes_upstream, text_of, upstreams_yaml
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fail_closed_count(url: str, reason: str) -> float:
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(f'warden_fail_closed_total{{reason="{reason}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.anyio
+async def test_audit_failure_denies_the_call_and_counts_it(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    with (
+        run_notes_upstream(tmp_path) as notes,
+        run_gateway(
+            tmp_path, policy_dir, upstreams_yaml(notes.url), ["writer-agent"], WARDEN_UPSTREAM_PROBE_INTERVAL_S="3600"
+        ) as gw,
+    ):
+        async with connect(gw, "writer-agent") as client:
+            assert not (await client.call_tool("notes__echo", {"text": "before"})).is_error
+            forwarded_before = len(notes.seen_headers())
+            engine = create_db_engine(gw.database_url)
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE audit_events"))
+            engine.dispose()
+            result = await client.call_tool("notes__echo", {"text": "after"})
+        assert result.is_error and "audit log could not record" in text_of(result)
+        assert len(notes.seen_headers()) == forwarded_before, "a call the audit log could not record was forwarded"
+        assert fail_closed_count(gw.url, "audit") == 1

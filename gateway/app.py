@@ -17,9 +17,11 @@ from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gateway.approval_desk import ApprovalDesk
 from gateway.approvals import ApprovalStore
 from gateway.audit import AuditWriter
 from gateway.auth import BearerKeyMiddleware
+from gateway.checkpoints import audit_keys
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.identities import IdentityStore
@@ -27,9 +29,12 @@ from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
 from gateway.metrics import Metrics
 from gateway.policy import PolicyStore, RateLimiter
 from gateway.proxy import Proxy
-from gateway.routes import health
+from gateway.routes import admin, health
+from gateway.routes import approvals as approval_routes
+from gateway.routes import audit as audit_routes
 from gateway.state import GatewayState
 from gateway.upstream import UpstreamPool, load_upstreams
+from gateway.webhook import Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +56,13 @@ class _MCPEndpoint:
         await self.app.state.mcp(scope, receive, send)
 
 
+def _webhook(settings: Settings) -> Webhook | None:
+    if not settings.approval_webhook_url:
+        return None
+    secret = settings.approval_webhook_secret.get_secret_value() if settings.approval_webhook_secret else None
+    return Webhook(settings.approval_webhook_url, secret, settings.approval_webhook_timeout_s)
+
+
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,26 +80,42 @@ def create_app(settings: Settings) -> FastAPI:
             backoff_max_s=settings.upstream_backoff_max_s,
             probe_interval_s=settings.upstream_probe_interval_s,
         )
-        audit = AuditWriter(engine, batch_max=settings.audit_batch_max)
+        signing_key = settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None
+        signer, _ = audit_keys(signing_key, settings.audit_public_key)
+        audit = AuditWriter(
+            engine, batch_max=settings.audit_batch_max, signer=signer, checkpoint_every=settings.audit_checkpoint_every
+        )
         approvals = ApprovalStore(engine)
         identities = IdentityStore(engine)
+        desk = ApprovalDesk(
+            approvals,
+            audit,
+            policies,
+            ttl_s=settings.approval_ttl_s,
+            poll_s=settings.approval_poll_s,
+            base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+            webhook=_webhook(settings),
+        )
         proxy = Proxy(
             policies=policies,
             pool=pool,
             audit=audit,
-            approvals=approvals,
+            desk=desk,
             limiter=RateLimiter(),
             metrics=metrics,
             call_timeout_s=settings.upstream_call_timeout_s,
-            approval_ttl_s=settings.approval_ttl_s,
+            approval_hold_s=settings.approval_hold_s,
         )
         manager = build_session_manager(build_mcp_server(proxy, _version()), settings.max_body_bytes)
-        app.state.gateway = GatewayState(settings, engine, identities, policies, pool, audit, approvals, metrics, proxy)
+        app.state.gateway = GatewayState(
+            settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk
+        )
         app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate)
         await audit.start()
         try:
             async with anyio.create_task_group() as tg, manager.run():
                 pool.start(tg)
+                desk.start(tg)
                 if settings.policy_reload:
                     tg.start_soon(policies.watch, name="policy-watch")
                 if not await pool.wait_ready(settings.upstream_connect_timeout_s):
@@ -100,5 +128,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Warden gateway", version=_version(), lifespan=lifespan)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    app.include_router(approval_routes.router)
+    app.include_router(audit_routes.router)
     app.router.routes.append(Route("/mcp", endpoint=_MCPEndpoint(app), methods=["GET", "POST", "DELETE"]))
     return app

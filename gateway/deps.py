@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, HTTPException, Request
 
 from gateway.state import GatewayState
 
@@ -15,3 +17,34 @@ def get_gateway(request: Request) -> GatewayState:
 
 
 GatewayDep = Annotated[GatewayState, Depends(get_gateway)]
+
+
+async def bearer_identity(request: Request, gateway: GatewayDep) -> str:
+    """The identity owning the request's bearer API key; 401 without a valid key."""
+    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(
+            401, "no API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        name = await anyio.to_thread.run_sync(gateway.identities.authenticate, key.strip())
+    except Exception as exc:  # boundary: the identity store failing must reject, never admit
+        raise HTTPException(503, "identity store unavailable; try again") from exc
+    if name is None:
+        raise HTTPException(401, "the API key is not valid or has been revoked", headers={"WWW-Authenticate": "Bearer"})
+    return name
+
+
+def require_role(role: str) -> Callable[..., Awaitable[str]]:
+    """A dependency: the caller's identity when the live policy gives it ``role``; 403 otherwise."""
+
+    async def holder(gateway: GatewayDep, name: Annotated[str, Depends(bearer_identity)]) -> str:
+        if role not in gateway.policies.current.roles_of(name):
+            raise HTTPException(403, f"identity {name!r} lacks the {role!r} role in the policy files")
+        return name
+
+    return holder
+
+
+AuditorDep = Annotated[str, Depends(require_role("auditor"))]
+"""An identity with the ``auditor`` role: only auditors read the audit log."""

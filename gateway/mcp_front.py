@@ -16,9 +16,11 @@ import mcp_types as types
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway.auth import identity_from_scope
-from gateway.proxy import Proxy
+from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
+from gateway.types import ClientFeatures
 
 REQUEST_REF_META_KEY = "warden/request_id"
 """`_meta` key an agent sets on tools/call to tie the call to the user request that caused it."""
@@ -32,14 +34,38 @@ def _identity(ctx: Any) -> str:
     return name
 
 
+def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFeatures:
+    """Whether this client takes the approval link as a URL elicitation, and what it resumes.
+
+    Only on 2026-07-28, where the elicitation rides in the input-required result; clients of
+    the 2025 revisions, and clients that declined this round's elicitation, get plain text.
+    """
+    session = getattr(ctx, "session", None)
+    capabilities = session.client_capabilities if session is not None else None
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    takes_url = getattr(ctx, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS and (
+        elicitation is not None and elicitation.url is not None
+    )
+    answer = (params.input_responses or {}).get(APPROVAL_INPUT_KEY)
+    if isinstance(answer, types.ElicitResult) and answer.action != "accept":
+        takes_url = False
+    return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state)
+
+
 def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=await proxy.list_tools(_identity(ctx)))
 
-    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def on_call_tool(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         ref = (params.meta or {}).get(REQUEST_REF_META_KEY)
         return await proxy.call(
-            _identity(ctx), params.name, params.arguments or {}, request_ref=str(ref) if ref is not None else None
+            _identity(ctx),
+            params.name,
+            params.arguments or {},
+            request_ref=str(ref) if ref is not None else None,
+            client=_client_features(ctx, params),
         )
 
     return Server(

@@ -1,7 +1,8 @@
 """SQLModel tables of the gateway database and their public schemas.
 
-Owns: the shape of every stored row (``identities``, ``audit_events``, ``approvals``)
-and the schemas that may leave the process (``ApiKeyPublic``). The Alembic
+Owns: the shape of every stored row (``identities``, ``audit_events``,
+``audit_checkpoints``, ``approvals``)
+and the schemas that may leave the process (``ApiKeyPublic``, ``ApprovalPublic``). The Alembic
 migrations under ``migrations/versions`` must create exactly these tables; a test
 compares them.
 
@@ -15,6 +16,7 @@ also on SQLite, which has no timezone-aware column type.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -98,6 +100,15 @@ class AuditRecord(SQLModel, table=True):
     """One stored audit event: flat, versioned, redacted, chained by sha256 to its predecessor."""
 
     __tablename__ = "audit_events"
+    # (column, seq): a filter on the column reads its matches already in seq order (keyset pages);
+    # (identity, ts): who did what in a time range, without walking all of that identity's events.
+    __table_args__ = (
+        *(
+            Index(f"ix_audit_events_{name}_seq", name, "seq")
+            for name in ("identity", "server", "tool", "effect", "outcome")
+        ),
+        Index("ix_audit_events_identity_ts", "identity", "ts"),
+    )
 
     seq: int | None = Field(default=None, primary_key=True, sa_type=_SEQ_TYPE)
     """Numbered by the audit writer (previous + 1), so the primary key keeps the chain linear."""
@@ -105,9 +116,9 @@ class AuditRecord(SQLModel, table=True):
     phase: str = Field(sa_type=String(16))
     method: str = Field(sa_type=String(64))
     ts: datetime = Field(sa_type=UTCDateTime, index=True)
-    identity: str = Field(sa_type=String(64), index=True)
+    identity: str = Field(sa_type=String(64))
     server: str = Field(default="", sa_type=String(128))
-    tool: str = Field(default="", sa_type=String(256), index=True)
+    tool: str = Field(default="", sa_type=String(256))
     arguments: str = Field(default="{}", sa_type=Text)
     """Canonical JSON of the REDACTED arguments."""
     args_hash: str = Field(default="", sa_type=String(64))
@@ -117,7 +128,7 @@ class AuditRecord(SQLModel, table=True):
     reason: str = Field(default="", sa_type=Text)
     outcome: str | None = Field(default=None, sa_type=String(32))
     error: str = Field(default="", sa_type=Text)
-    approval_id: str | None = Field(default=None, sa_type=String(32))
+    approval_id: str | None = Field(default=None, sa_type=String(32), index=True)
     latency_policy_ms: float | None = Field(default=None, sa_type=Float)
     latency_upstream_ms: float | None = Field(default=None, sa_type=Float)
     latency_total_ms: float | None = Field(default=None, sa_type=Float)
@@ -126,6 +137,28 @@ class AuditRecord(SQLModel, table=True):
     prev_hash: str = Field(sa_type=String(64))
     hash: str = Field(sa_type=String(64))
     """sha256(prev_hash + canonical JSON of every other field, seq included); see ``audit.chain_hash``."""
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement "the audit chain at ``seq`` ended in ``hash``" (see ``gateway/checkpoints.py``).
+
+    ``kind`` is ``checkpoint`` (written by the audit writer every N events) or ``anchor``
+    (written by a prune: the last deleted event, where the remaining chain starts).
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("uq_audit_checkpoints_kind_seq", "kind", "seq", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_type=String(16))
+    seq: int = Field(sa_type=_SEQ_TYPE, index=True)
+    hash: str = Field(sa_type=String(64))
+    prev_seq: int = Field(sa_type=_SEQ_TYPE)
+    """``seq`` of the checkpoint before this one (0 for none), so a deleted checkpoint is noticed."""
+    ts: datetime = Field(sa_type=UTCDateTime)
+    key_id: str = Field(sa_type=String(16))
+    signature: str = Field(sa_type=String(128))
+    """Base64 Ed25519 signature of ``checkpoints.message(...)``."""
 
 
 class Approval(SQLModel, table=True):
@@ -153,3 +186,45 @@ class Approval(SQLModel, table=True):
     decided_by: str | None = Field(default=None, sa_type=String(64))
     decided_reason: str | None = Field(default=None, sa_type=Text)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    scope: str = Field(default="exact", sa_type=String(16), sa_column_kwargs={"server_default": "exact"})
+    """exact: one run of this very call; tool: this identity, this tool, any arguments the rule matches."""
+    scope_ttl_s: float | None = Field(default=None, sa_type=Float)
+    """Seconds a granted approval stays usable after the decision (None: until ``expires_at``)."""
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Set when approved: the granted approval covers calls until then."""
+    consumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the one run an exact approval allows was taken (state ``consumed``)."""
+
+    def public(self) -> ApprovalPublic:
+        return ApprovalPublic(
+            **self.model_dump(exclude={"arguments", "rule_ids", "approver_roles"}),
+            arguments=json.loads(self.arguments),
+            rule_ids=json.loads(self.rule_ids),
+            approver_roles=json.loads(self.approver_roles),
+        )
+
+
+class ApprovalPublic(SQLModel):
+    """An approval as approvers see it: arguments already redacted, lists decoded."""
+
+    id: str
+    call_id: str
+    identity: str
+    server: str
+    tool: str
+    tool_name: str
+    arguments: dict[str, Any]
+    args_hash: str
+    rule_ids: list[str]
+    reason: str
+    approver_roles: list[str]
+    state: str
+    scope: str
+    scope_ttl_s: float | None = None
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None = None
+    decided_reason: str | None = None
+    decided_at: datetime | None = None
+    valid_until: datetime | None = None
+    consumed_at: datetime | None = None

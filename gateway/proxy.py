@@ -4,11 +4,20 @@ Order, for every call: resolve the public name → decide (pure policy, then rat
 → validate arguments against the tool's inputSchema → commit the decision to the audit
 log → hold for approval, or forward → commit the outcome → answer.
 
+A call policy holds for approval (effect ``approve``) runs at once if an approved
+approval covers it (``ApprovalDesk.admit``: an exact one is consumed, so it runs once).
+Otherwise it is recorded as pending (or joins the pending approval of the identical
+call) and waits up to ``approval_hold_s`` for the decision: approved → forwarded,
+denied or expired → a tool error naming the approval and the reason, still undecided →
+"pending approval <id>". A client that takes URL elicitations (2026-07-28) is instead
+answered at once with an input-required result pointing at the approval; its retries
+then wait like any other.
+
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
 
 Fail closed: if the policy cannot be evaluated, the audit log cannot commit the
-decision, or the approval store cannot record a pending approval, the call is
+decision, or the approval store cannot be read or written, the call is
 denied, never forwarded, and `warden_fail_closed_total{reason}` counts it.
 """
 
@@ -21,20 +30,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
 import mcp_types as types
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-from gateway.approvals import ApprovalStore
+from gateway.approval_desk import ApprovalDesk
 from gateway.audit import AuditWriter
 from gateway.metrics import Metrics
+from gateway.models import Approval
 from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
-from gateway.types import AuditEvent, Decision, Identity, Outcome, ToolCall
-from gateway.upstream import UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from gateway.types import AuditEvent, ClientFeatures, Decision, Identity, Outcome, ToolCall
+from gateway.upstream import Upstream, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
+
+APPROVAL_INPUT_KEY = "approval"
+"""Key of the approval's URL elicitation in an input-required result (and of the client's answer)."""
 
 
 def tool_error(message: str) -> types.CallToolResult:
@@ -49,20 +61,20 @@ class Proxy:
         policies: PolicyStore,
         pool: UpstreamPool,
         audit: AuditWriter,
-        approvals: ApprovalStore,
+        desk: ApprovalDesk,
         limiter: RateLimiter,
         metrics: Metrics,
         call_timeout_s: float,
-        approval_ttl_s: float,
+        approval_hold_s: float,
     ) -> None:
         self.policies = policies
         self.pool = pool
         self.audit = audit
-        self.approvals = approvals
+        self.desk = desk
         self.limiter = limiter
         self.metrics = metrics
         self.call_timeout_s = call_timeout_s
-        self.approval_ttl_s = approval_ttl_s
+        self.approval_hold_s = approval_hold_s
         self._validators: dict[tuple[str, int], Any] = {}
 
     def identity(self, name: str) -> Identity:
@@ -98,8 +110,13 @@ class Proxy:
     # ---- tools/call -------------------------------------------------------------------------
 
     async def call(
-        self, identity_name: str, public_name: str, arguments: Mapping[str, Any], request_ref: str | None = None
-    ) -> types.CallToolResult:
+        self,
+        identity_name: str,
+        public_name: str,
+        arguments: Mapping[str, Any],
+        request_ref: str | None = None,
+        client: ClientFeatures = ClientFeatures(),
+    ) -> types.CallToolResult | types.InputRequiredResult:
         started = time.perf_counter()
         resolved = self.pool.resolve(public_name)
         if resolved is None or (resolved[0].tools and resolved[1] not in resolved[0].tools):
@@ -139,13 +156,18 @@ class Proxy:
             return tool_error(f"invalid arguments for {public_name}: {problem}")
 
         if decision.effect == "approve":
-            return await self._hold_for_approval(base, call, identity, decision, started, redact_fields)
+            return await self._approval(base, upstream, call, identity, decision, started, redact_fields, client)
 
         try:
             await self.audit.record(base, redact_fields)
         except Exception as exc:  # boundary: any audit failure denies the call
             return self._fail_closed("audit", f"the audit log could not record the decision ({exc})")
+        return await self._forward(base, upstream, call, started, redact_fields)
 
+    async def _forward(
+        self, base: AuditEvent, upstream: Upstream, call: ToolCall, started: float, redact_fields: frozenset[str]
+    ) -> types.CallToolResult:
+        """Send a call whose decision is committed upstream; commit its outcome; answer."""
         upstream_started = time.perf_counter()
         outcome: Outcome
         error = ""
@@ -216,33 +238,89 @@ class Proxy:
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         return "; ".join(parts) + more
 
-    async def _hold_for_approval(
+    async def _approval(
         self,
         base: AuditEvent,
+        upstream: Upstream,
         call: ToolCall,
         identity: Identity,
         decision: Decision,
         started: float,
         redact_fields: frozenset[str],
-    ) -> types.CallToolResult:
+        client: ClientFeatures,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """A call policy holds for a person: run it on a granted approval, or hold it for one."""
         try:
-            approval = await anyio.to_thread.run_sync(
-                lambda: self.approvals.create(
-                    call, identity, decision, redact(call.arguments, redact_fields), self.approval_ttl_s
-                )
-            )
-        except Exception as exc:  # boundary: approval storage failure denies
+            granted = await self.desk.admit(identity.name, call, decision)
+            if granted is None:
+                redacted = redact(call.arguments, redact_fields)
+                approval, created = await self.desk.request(call, identity, decision, redacted)
+        except Exception as exc:  # boundary: an approval store failure denies
             logger.exception("approval store failed for call %s", call.call_id)
             denied = _replace(base, effect="deny", rule_ids=("fail-closed",))
             await self._record_final(denied, "denied", started, redact_fields, error=f"approval store: {exc}")
-            return self._fail_closed("approvals", "the approval store could not record the request")
-        recorded = await self._record_final(
-            _replace(base, approval_id=approval.id), "approval_required", started, redact_fields
-        )
-        if not recorded:
+            return self._fail_closed("approvals", "the approval store could not be read or written")
+        if granted is not None:
+            admitted = _replace(base, approval_id=granted.id, reason=f"{base.reason}; {_approved_by(granted)}")
+            try:
+                await self.audit.record(admitted, redact_fields)
+            except Exception as exc:  # boundary: any audit failure denies the call
+                return self._fail_closed("audit", f"the audit log could not record the decision ({exc})")
+            return await self._forward(admitted, upstream, call, started, redact_fields)
+
+        held = _replace(base, approval_id=approval.id)
+        try:
+            await self.audit.record(held, redact_fields)
+        except Exception:  # boundary: a hold that cannot be audited is refused
+            logger.exception("audit: held call %s could not be recorded", call.call_id)
             return self._fail_closed("audit", "the audit log could not record the approval request")
-        rules = ", ".join(decision.rule_ids)
-        return tool_error(f"approval required: {approval.id} (rule {rules}: {decision.reason})")
+        if created:
+            self.desk.announce(approval)
+        if client.url_elicitation and client.resumes != approval.id:
+            await self._record_outcome(held, "approval_required", started, redact_fields, "approval link sent")
+            return self._elicit(approval, decision)
+
+        try:
+            settled = await self.desk.hold(approval.id, self.approval_hold_s)
+            runs = settled.state == "approved" and await self.desk.use(settled)
+        except Exception as exc:  # boundary: the store failing while held denies
+            logger.exception("approval store failed while holding call %s", call.call_id)
+            await self._record_outcome(_replace(held, effect="deny"), "denied", started, redact_fields, str(exc))
+            return self._fail_closed("approvals", "the approval store could not be read or written")
+        if runs:
+            return await self._forward(
+                _replace(held, reason=f"{held.reason}; {_approved_by(settled)}"), upstream, call, started, redact_fields
+            )
+        if settled.state == "pending":
+            await self._record_outcome(held, "approval_required", started, redact_fields)
+            if client.url_elicitation:  # the person has the link; the client retries after a short pause
+                return types.InputRequiredResult(request_state=approval.id)
+            return tool_error(_pending_message(settled, decision, self.desk.link(approval.id)))
+        message = _refusal_message(settled)
+        await self._record_outcome(_replace(held, effect="deny"), "denied", started, redact_fields, message)
+        return tool_error(message)
+
+    def _elicit(self, approval: Approval, decision: Decision) -> types.InputRequiredResult:
+        """Point the person behind the client at the approval (URL-mode elicitation, 2026-07-28)."""
+        roles = ", ".join(decision.approver_roles)
+        message = f"{approval.tool_name} needs approval by a person with role {roles}: {decision.reason}"
+        params = types.ElicitRequestURLParams(message=message, url=self.desk.link(approval.id))
+        return types.InputRequiredResult(
+            input_requests={APPROVAL_INPUT_KEY: types.ElicitRequest(params=params)}, request_state=approval.id
+        )
+
+    async def _record_outcome(
+        self, event: AuditEvent, outcome: Outcome, started: float, redact_fields: frozenset[str], error: str = ""
+    ) -> None:
+        """The outcome of a held call that was not forwarded. The answer stands even if this fails."""
+        self.metrics.outcomes.labels(outcome).inc()
+        self.metrics.call_seconds.observe(_ms(started) / 1000)
+        final = _replace(event, phase="outcome", outcome=outcome, error=error, latency_total_ms=_ms(started))
+        try:
+            await self.audit.record(final, redact_fields)
+        except Exception:  # boundary: counted and logged; the call is refused either way
+            logger.exception("audit: outcome of held call %s could not be recorded", event.call_id)
+            self.metrics.fail_closed.labels("audit_outcome").inc()
 
     async def _record_final(
         self, event: AuditEvent, outcome: Outcome, started: float, redact_fields: frozenset[str], error: str = ""
@@ -266,6 +344,31 @@ class Proxy:
     def _fail_closed(self, reason: str, message: str) -> types.CallToolResult:
         self.metrics.fail_closed.labels(reason).inc()
         return tool_error(f"call denied: {message}. The gateway fails closed.")
+
+
+def _approved_by(approval: Approval) -> str:
+    return f"approval {approval.id} approved by {approval.decided_by}: {approval.decided_reason}"
+
+
+def _pending_message(approval: Approval, decision: Decision, link: str) -> str:
+    rules = ", ".join(decision.rule_ids)
+    roles = ", ".join(decision.approver_roles)
+    return (
+        f"pending approval {approval.id}: rule {rules} ({decision.reason}) holds this call until a person "
+        f"with role {roles} decides ({link}). Call again with the same arguments once it is approved; "
+        "an approved call runs once."
+    )
+
+
+def _refusal_message(approval: Approval) -> str:
+    if approval.state == "denied":
+        return f"denied: approval {approval.id} was denied by {approval.decided_by}: {approval.decided_reason}"
+    if approval.state == "expired":
+        return f"denied: approval {approval.id} expired undecided at {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    return (
+        f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
+        "call again to ask for a new approval"
+    )
 
 
 def _new_id() -> str:

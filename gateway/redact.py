@@ -1,7 +1,8 @@
 """Redaction of secrets from tool arguments and free text before anything is stored.
 
 Owns: deciding what a secret looks like. ``redact()`` returns a redacted deep copy of
-tool arguments; ``redact_text()`` cleans one string (error messages, log lines).
+tool arguments; ``redact_text()`` cleans one string (error messages, log lines);
+``redact_json()`` is ``redact()`` serialized, with a fast path for the audit writer.
 
 Must never: mutate its input, drop keys (a redacted value is replaced, not removed,
 so the stored record keeps its shape), or raise on unexpected value types (they pass
@@ -41,11 +42,14 @@ Three layers, applied in this order by ``redact()``:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
+
+from gateway.types import canonical_json
 
 REDACTED = "[REDACTED]"
 
@@ -96,6 +100,12 @@ _RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
 )
 _TEXT_RULES = tuple((triggers, re.compile(pattern), replacement) for triggers, pattern, replacement in _RULES)
 _ANY_TRIGGER = re.compile("|".join(re.escape(trigger) for triggers, _, _ in _RULES for trigger in triggers))
+# Every secret key word (layer 2) contains one of these; with the text triggers (layer 3) they
+# let ``redact_json`` prove from the serialized text alone that nothing needs redacting.
+_KEY_TRIGGERS = ("pass", "secret", "credential", "authorization", "pwd", "token", "key", "cookie", "jwt", "session")
+_ANY_SECRET_HINT = re.compile(
+    "|".join(re.escape(t) for t in sorted({*_KEY_TRIGGERS, *(t for triggers, _, _ in _RULES for t in triggers)}))
+)
 
 
 def redact_text(text: str) -> str:
@@ -124,6 +134,37 @@ def redact(arguments: Mapping[str, Any], fields: frozenset[str] = frozenset()) -
     """A redacted deep copy of ``arguments``; ``fields`` are dotted paths named by policy."""
     paths = [tuple(f.split(".")) for f in fields if f]
     return _redact_mapping(arguments, paths)
+
+
+def redact_json(arguments: Mapping[str, Any], fields: frozenset[str] = frozenset()) -> str:
+    """``canonical_json(redact(arguments, fields))``, without walking the arguments when their
+    serialized text holds no hint of a secret key or shape (the common case on the audit path).
+
+    No trigger contains a character JSON escapes, so a trigger in any key or string shows
+    in the text. The fast path serializes only dicts, lists and JSON scalars (anything else
+    takes the full path), so its text is exactly what the full path would produce.
+    """
+    if not fields and isinstance(arguments, dict):
+        try:
+            text = _PLAIN_JSON(arguments)
+        except _NotPlain:
+            pass
+        else:
+            if _ANY_SECRET_HINT.search(text.lower()) is None:
+                return text
+    return canonical_json(redact(arguments, fields))
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _refuse(value: Any) -> Any:
+    raise _NotPlain
+
+
+_PLAIN_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse).encode
+"""``canonical_json`` for values made only of dicts, lists, tuples and JSON scalars."""
 
 
 def _redact_mapping(value: Mapping[Any, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:

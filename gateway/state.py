@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from gateway.approval_desk import ApprovalDesk
 from gateway.approvals import ApprovalStore
 from gateway.audit import AuditWriter
 from gateway.config import Settings
@@ -27,3 +28,4 @@ class GatewayState:
     approvals: ApprovalStore
     metrics: Metrics
     proxy: Proxy
+    desk: ApprovalDesk

@@ -29,6 +29,9 @@ Outcome = Literal[
 
 Phase = Literal["decision", "outcome"]
 
+ScopeMatch = Literal["exact", "tool"]
+"""What an approval covers: the one call (tool + arguments), or the tool with any arguments the rule matches."""
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -58,6 +61,20 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalScope:
+    """How far an approval reaches once granted, as stated by an `approve` rule's `scope`.
+
+    ``exact``: one run of the identical call (identity, tool, arguments hash).
+    ``tool``: the same identity may call the same tool with any arguments the rule still
+    asks approval for, for ``ttl_s`` seconds after the decision.
+    """
+
+    match: ScopeMatch
+    ttl_s: float
+    """Seconds the granted approval stays usable after the decision."""
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The answer of `decide()`: an effect plus the ids of the rules that produced it."""
 
@@ -66,6 +83,18 @@ class Decision:
     reason: str
     approver_roles: tuple[str, ...] = ()
     """For `approve`: roles whose holders may approve (issue: approvals)."""
+    approval_scope: ApprovalScope | None = None
+    """For `approve`: how far a granted approval reaches; None means one exact call."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFeatures:
+    """What the calling MCP client can do beyond a plain tools/call, read once at the edge."""
+
+    url_elicitation: bool = False
+    """It takes a URL elicitation in an input-required result (2026-07-28) and did not decline this round's."""
+    resumes: str | None = None
+    """The ``requestState`` it echoed from an earlier input-required round (untrusted; a hint only)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,15 @@ from typing import Annotated
 
 import typer
 
+from agent.cli import app as agent_app
 from finetune.cli import finetune_app, model_app
+from gateway.cli.adapters import app as adapters_app
+from gateway.cli.approvals import app as approvals_app
+from gateway.cli.audit import app as audit_app
 from gateway.cli.gateway import app as gateway_app
 from gateway.cli.identity import app as identity_app
 from gateway.cli.policy import app as policy_app
+from warden.serve import serve
 
 app = typer.Typer(
     name="warden",
@@ -36,8 +41,13 @@ def _root(
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(identity_app, name="identity")
 app.add_typer(policy_app, name="policy")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(audit_app, name="audit")
 app.add_typer(model_app, name="model")
 app.add_typer(finetune_app, name="finetune")
+app.add_typer(adapters_app, name="adapters")
+app.add_typer(agent_app, name="agent")
+app.command(name="serve")(serve)
 
 
 @app.command()

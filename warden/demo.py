@@ -1,10 +1,14 @@
-"""`warden demo`: the gateway end to end on embedded defaults, in one command.
+"""`warden demo`: the whole product end to end on embedded defaults, in one command.
 
-Starts two MCP servers published on PyPI (`mcp-server-time`, `mcp-server-git` on a scratch
-repository) behind the gateway with the example policies in `policies/`, creates the
-example identities, and runs a scripted agent whose calls show an allowed call, a denied
-call (with its rule id), an argument condition and a call held for approval; then prints
-the audit log. Running it again reuses the work directory (database, keys, repository).
+Prepares the base model; starts two MCP servers published on PyPI (`mcp-server-time`,
+`mcp-server-git` on a scratch repository) behind the gateway with the example policies in
+`policies/`; creates the example identities; synthesizes training data from what the agents
+see through the gateway, trains a short LoRA adapter, evaluates it against the base model,
+registers it, serves the base model with vLLM and promotes the adapter into it through the
+admin API; then the agent (agent/) runs tasks that show an allowed call, a denied call and a
+call held for approval, which a second identity approves from the CLI; finally the audit log
+of the run. Running it again reuses the work directory (database, keys, repository, data,
+adapter, eval). The model half lives in `warden/pipeline.py`.
 
 Never: prints or stores the demo keys anywhere but the work directory (mode 0600).
 """
@@ -20,7 +24,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -126,43 +129,11 @@ def gateway_process(workdir: Path, env: dict[str, str], port: int) -> Iterator[s
             proc.kill()
 
 
-STEPS: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("research-agent", "what time is it in Tokyo?", "time__get_current_time", {"timezone": "Asia/Tokyo"}),
-    ("research-agent", "what changed in the repository?", "git__git_status", {"repo_path": "{repo}"}),
-    (
-        "research-agent",
-        "convert noon UTC to Etc/GMT+5",
-        "time__convert_time",
-        {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Etc/GMT+5"},
-    ),
-    ("research-agent", "commit the notes", "git__git_commit", {"repo_path": "{repo}", "message": "add notes"}),
-    ("ops-agent", "throw away staged changes", "git__git_reset", {"repo_path": "{repo}"}),
-    ("ops-agent", "commit the notes", "git__git_commit", {"repo_path": "{repo}", "message": "add notes"}),
-]
-
-
-async def run_agent_steps(mcp_url: str, keys: dict[str, str], repo: Path) -> None:
-    import httpx2
-    from mcp.client.client import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    for identity in ("research-agent", "ops-agent"):
-        async with (
-            httpx2.AsyncClient(headers={"Authorization": f"Bearer {keys[identity]}"}) as http,
-            Client(streamable_http_client(mcp_url, http_client=http), cache=None) as client,
-        ):
-            tools = [t.name for t in (await client.list_tools()).tools]
-            console.rule(f"[bold]{identity}[/] sees {len(tools)} tools")
-            console.print(", ".join(tools), style="dim")
-            for who, request, tool, args in STEPS:
-                if who != identity:
-                    continue
-                arguments = json.loads(json.dumps(args).replace("{repo}", str(repo)))
-                result = await client.call_tool(tool, arguments)
-                text = " ".join(getattr(c, "text", "") for c in result.content).strip()
-                verdict = "[red]refused[/]" if result.is_error else "[green]ok[/]"
-                console.print(f"• [italic]{request}[/] → {tool} {verdict}")
-                console.print(f"  {text[:300]}", style="red" if result.is_error else "")
+def stage_change(repo: Path) -> None:
+    """A staged change for the approval task to commit (one per run)."""
+    with (repo / "notes.txt").open("a") as f:
+        f.write(f"demo run at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    subprocess.run(["git", "-C", str(repo), "add", "notes.txt"], check=True)
 
 
 def print_audit(database_url: str, since_seq: int) -> None:
@@ -174,16 +145,19 @@ def print_audit(database_url: str, since_seq: int) -> None:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT ts, identity, server, tool, effect, rule_ids, outcome, latency_total_ms FROM audit_events "
-                "WHERE seq > :s AND method = 'tools/call' AND outcome IS NOT NULL ORDER BY seq"
+                "SELECT ts, identity, server, tool, effect, rule_ids, outcome, latency_total_ms, request_ref, method "
+                "FROM audit_events WHERE seq > :s AND method IN ('tools/call', 'admin/adapters/promote') "
+                "AND outcome IS NOT NULL ORDER BY seq"
             ),
             {"s": since_seq},
         ).all()
     engine.dispose()
-    table = Table(title="audit log of this run (one row per call, final outcome)")
-    for column in ("time", "identity", "tool", "effect", "rules", "outcome", "ms"):
+    table = Table(title="audit log of this run (one row per call, final outcome; request = the user request)")
+    for column in ("time", "identity", "tool", "effect", "rules", "outcome", "ms", "request"):
         table.add_column(column)
-    for ts, identity, server, tool, effect, rule_ids, outcome, total in rows:
+    for ts, identity, server, tool, effect, rule_ids, outcome, total, request_ref, method in rows:
+        if method != "tools/call":
+            server, tool = "admin", f"promote {tool}"
         color = {"allow": "green", "deny": "red", "approve": "yellow"}.get(effect, "")
         table.add_row(
             str(ts)[11:19],
@@ -193,6 +167,7 @@ def print_audit(database_url: str, since_seq: int) -> None:
             ", ".join(json.loads(rule_ids)),
             outcome,
             f"{total:.1f}" if total else "",
+            (request_ref or "")[:12],
         )
     console.print(table)
 
@@ -210,26 +185,71 @@ def last_seq(database_url: str) -> int:
 
 
 def run_demo(workdir: Path, policy_dir: Path) -> None:
+    from finetune.base_model import DEFAULT_CACHE, fetch
+    from warden import pipeline
+
+    started = time.monotonic()
+    cfg = pipeline.DemoModel()
+    total = 8
     workdir.mkdir(parents=True, exist_ok=True)
+    workdir = workdir.resolve()
+
+    pipeline.step(1, total, "base model")
+    with console.status(f"preparing {DEFAULT_CACHE.name} (reused when present)…"):
+        base = fetch(DEFAULT_CACHE)
+    console.print(f"base model: {base}")
+
+    pipeline.step(2, total, "gateway: MCP servers from PyPI behind the example policies")
     repo = workdir / "repo"
     prepare_repository(repo)
+    stage_change(repo)
     upstreams = write_upstreams(workdir, repo)
     database_url = f"sqlite:///{workdir / 'warden.db'}"
     keys = ensure_keys(database_url, workdir / "keys.json")
     start_seq = last_seq(database_url)
-    port = _free_port()
+    port, vllm_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "WARDEN_DATABASE_URL": database_url,
         "WARDEN_POLICY_DIR": str(policy_dir.resolve()),
         "WARDEN_UPSTREAMS_FILE": str(upstreams),
         "WARDEN_PORT": str(port),
+        "WARDEN_VLLM_PORT": str(vllm_port),
         "WARDEN_LOG_LEVEL": "WARNING",
+        "WARDEN_APPROVAL_HOLD_S": "120",  # the agent's call waits while alice approves it from the CLI
+        "WARDEN_APPROVAL_POLL_S": "0.5",
     }
     with gateway_process(workdir, env, port) as url:
-        anyio.run(run_agent_steps, f"{url}/mcp", keys, repo)
+        pipeline.step(3, total, "training data from the agents' tool catalogs")
+        data_dir = pipeline.build_data(workdir, f"{url}/mcp", keys, cfg)
+        pipeline.step(4, total, "LoRA training")
+        run = pipeline.train(workdir, data_dir, base, cfg)
+        pipeline.step(5, total, "serving with vLLM")
+        candidate = f"{cfg.adapter_name}-candidate"
+        with pipeline.vllm(workdir, base, vllm_port, (candidate, run / "adapter")) as llm_url:
+            pipeline.step(6, total, "evaluation through vLLM: base vs adapter")
+            models = {"base": base.name, "adapter": candidate}
+            report = pipeline.evaluate(run, base, llm_url, models, data_dir / "eval.jsonl")
+            pipeline.register(database_url, cfg.adapter_name, base, run, report)
+            pipeline.step(7, total, "promotion through the admin API (as alice, admin role)")
+            model = cfg.adapter_name if pipeline.promote(url, keys["alice"], cfg.adapter_name) else base.name
+            pipeline.step(8, total, f"the agent ({model}) works through the gateway")
+            anyio.run(
+                lambda: pipeline.run_agents(
+                    pipeline.tasks(repo),
+                    model=model,
+                    llm_url=llm_url,
+                    mcp_url=f"{url}/mcp",
+                    keys=keys,
+                    database_url=database_url,
+                    policy_dir=policy_dir.resolve(),
+                    transcripts=workdir / "transcripts",
+                    cfg=cfg,
+                )
+            )
     print_audit(database_url, start_seq)
+    minutes, seconds = divmod(int(time.monotonic() - started), 60)
     console.print(
-        f"\nPending approvals wait in the database ({workdir / 'warden.db'}); "
-        "the approval workflow (`warden approvals …`) decides them."
+        f"\ndemo finished in {minutes} min {seconds} s. Transcripts: {workdir / 'transcripts'}; "
+        f"eval: {run / 'eval.json'}; logs: {workdir / 'gateway.log'}, {workdir / 'vllm.log'}."
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.policy.condition import Condition
 from gateway.policy.problems import Location
-from gateway.types import Effect, Identity
+from gateway.types import ApprovalScope, Effect, Identity
 
 _GLOB_META = frozenset("*?[")
 CACHE_MAX = 200_000
@@ -89,6 +89,8 @@ class Rule:
     reason: str
     approvers: tuple[str, ...]
     location: Location
+    scope: ApprovalScope | None = None
+    """For effect approve: how far a granted approval reaches (None: one exact call)."""
 
     def applies_statically(self, identity_name: str, roles: frozenset[str], tool: str) -> str | None:
         """None when the rule applies ignoring `when`; otherwise why it does not."""

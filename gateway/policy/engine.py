@@ -10,7 +10,8 @@ Semantics (also in policies/README.md):
    listed) and its CEL ``when`` (if any) is true. Applying rules contribute their
    effect; precedence is deny > approve > allow. The decision's ``rule_ids`` are the
    ids of the rules with the winning effect, in file order, and its reason joins
-   theirs. For approve, ``approver_roles`` is the union of their approvers.
+   theirs. For approve, ``approver_roles`` is the union of their approvers and the
+   ``approval_scope`` the narrowest of their scopes (none if any rule states none).
 3. A granted call that no rule applies to is allowed, with rule id
    ``grant:identity:<name>`` or ``grant:role:<role>`` for the grant that allowed it
    (the identity's own grants first, then its roles in name order).
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 from gateway.policy.compiled import Grant, Policy, Rule
 from gateway.policy.condition import ConditionError, activation
-from gateway.types import Decision, Identity, ToolCall
+from gateway.types import ApprovalScope, Decision, Identity, ScopeMatch, ToolCall
 
 DEFAULT_DENY = "default-deny"
 _PLAN = "plan"
@@ -130,6 +131,16 @@ def _make_plan(policy: Policy, identity: Identity, tool: str) -> _Plan:
     return _Plan(final, grant, rules, tuple(sorted(roles)))
 
 
+def _narrowest(scopes: Iterable[ApprovalScope | None]) -> ApprovalScope | None:
+    """The scope several approving rules agree on: tool-wide only if all say so, the shortest ttl."""
+    found = list(scopes)
+    if not found or any(s is None for s in found):
+        return None
+    known = [s for s in found if s is not None]
+    match: ScopeMatch = "tool" if all(s.match == "tool" for s in known) else "exact"
+    return ApprovalScope(match, min(s.ttl_s for s in known))
+
+
 def _combine(
     grant: Grant | None, matched: Iterable[Rule], failed: dict[str, str], identity: str, tool: str
 ) -> Decision:
@@ -149,7 +160,8 @@ def _combine(
     if by_effect["approve"]:
         rules = by_effect["approve"]
         approvers = tuple(sorted({role for r in rules for role in r.approvers}))
-        return Decision("approve", tuple(r.id for r in rules), "; ".join(r.explained_reason for r in rules), approvers)
+        reason = "; ".join(r.explained_reason for r in rules)
+        return Decision("approve", tuple(r.id for r in rules), reason, approvers, _narrowest(r.scope for r in rules))
     if by_effect["allow"]:
         rules = by_effect["allow"]
         return Decision("allow", tuple(r.id for r in rules), "; ".join(r.explained_reason for r in rules))

@@ -20,6 +20,7 @@ from gateway.policy.condition import Condition
 from gateway.policy.model import PolicyFile
 from gateway.policy.problems import Location, PolicyError, Problem
 from gateway.policy.source import YamlDocument, read_yaml
+from gateway.types import ApprovalScope
 
 PATTERNS = ("*.yaml", "*.yml")
 M = TypeVar("M", bound=BaseModel)
@@ -140,6 +141,7 @@ def _compile(files: tuple[Path, ...], parsed: list[tuple[YamlDocument, PolicyFil
                     reason=r.reason,
                     approvers=tuple(sorted(set(r.approvers))),
                     location=doc.at(("rules", i)),
+                    scope=ApprovalScope(r.scope.match, r.scope.ttl_s) if r.scope is not None else None,
                 )
             )
         for i, rl in enumerate(spec.rate_limits):

@@ -1,7 +1,7 @@
 """The policy file format, as pydantic models.
 
 Owns the shape of one YAML policy file and every check that needs only that file:
-unknown keys, effect values, approvers only (and always) on `approve` rules, CEL
+unknown keys, effect values, approvers only (and always) and scope only on `approve` rules, CEL
 syntax, glob and limit sanity. Checks that span files (unique ids, known roles) live
 in `load.py`. These models are data only; `compiled.py` turns them into the indexed
 `Policy` the engine reads.
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.policy.condition import Condition
-from gateway.types import Effect
+from gateway.types import Effect, ScopeMatch
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _GLOB_CHARS = re.compile(r"^[A-Za-z0-9._/*?\[\]!-]+$")
@@ -79,6 +79,13 @@ class RoleSpec(_Spec):
     grants: list[Glob] = Field(default_factory=list, description="Globs over public tool names granted to holders.")
 
 
+class ScopeSpec(_Spec):
+    match: ScopeMatch = Field(
+        "exact", description="exact: the one approved call; tool: any arguments the rule matches, same identity."
+    )
+    ttl_s: Annotated[float, Field(gt=0, description="Seconds a granted approval stays usable after the decision.")]
+
+
 class RuleSpec(_Spec):
     id: Id
     effect: Effect
@@ -88,6 +95,7 @@ class RuleSpec(_Spec):
     when: str | None = Field(None, description="CEL condition over args, identity, tool, server, upstream_tool.")
     reason: str = ""
     approvers: list[Name] = Field(default_factory=list, description="For effect approve: roles that may approve.")
+    scope: ScopeSpec | None = Field(None, description="For effect approve: how far a granted approval reaches.")
 
     @field_validator("when")
     @classmethod
@@ -102,6 +110,8 @@ class RuleSpec(_Spec):
             raise ValueError(f"rule {self.id!r}: effect approve needs at least one role in approvers")
         if self.effect != "approve" and self.approvers:
             raise ValueError(f"rule {self.id!r}: approvers are only allowed on effect approve, not {self.effect}")
+        if self.effect != "approve" and self.scope is not None:
+            raise ValueError(f"rule {self.id!r}: scope is only allowed on effect approve, not {self.effect}")
         return self
 
 

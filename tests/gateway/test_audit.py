@@ -1,38 +1,30 @@
-"""gateway/audit.py: group commit, durability on return, redaction at rest, the chain, fail closed."""
+"""gateway/audit.py, the writer: group commit, durability on return, the chain, checkpoints, fail closed.
+
+Every test runs on SQLite and on PostgreSQL (the ``engine`` fixture, tests/gateway/conftest.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, text
 
-from gateway.audit import GENESIS_HASH, AuditError, AuditWriter, fetch_events, verify_chain
-from gateway.db import create_db_engine, migrate
-from gateway.types import AuditEvent, args_hash
-from tests.gateway.test_redact import SECRETS
+from gateway.audit import GENESIS_HASH, AuditError, AuditWriter, _Inserter, chain_hash
+from gateway.audit_chain import canonical_encoder
+from gateway.audit_query import fetch_events
+from gateway.audit_verify import verify
+from gateway.checkpoints import Signer, new_signing_key
+from gateway.db import create_db_engine
+from gateway.models import AuditRecord
+from gateway.types import AuditEvent, args_hash, canonical_json
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.db"
-
-
-@pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{db_path}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 def make_event(n: int = 0, **overrides: Any) -> AuditEvent:
@@ -45,7 +37,7 @@ def make_event(n: int = 0, **overrides: Any) -> AuditEvent:
         "server": "notes",
         "tool": "read",
         "arguments": arguments,
-        "args_hash": args_hash(arguments),
+        "args_hash": overrides.pop("args_hash", None) or args_hash(arguments),
         "effect": "allow",
         "rule_ids": ("r1",),
         "reason": "granted",
@@ -54,81 +46,73 @@ def make_event(n: int = 0, **overrides: Any) -> AuditEvent:
     return AuditEvent(**fields)
 
 
+def make_signer() -> Signer:
+    return Signer.from_base64(new_signing_key()[0])
+
+
+async def write(engine: Engine, events: list[AuditEvent], **writer_options: Any) -> list[int]:
+    """Record ``events`` concurrently through one real writer; their seqs."""
+    writer = AuditWriter(engine, **writer_options)
+    await writer.start()
+    try:
+        return list(await asyncio.gather(*(writer.record(e) for e in events)))
+    finally:
+        await writer.stop()
+
+
+def first_bad(engine: Engine) -> int | None:
+    return verify(engine, None).first_bad
+
+
 def count_commits(engine: Engine) -> list[int]:
     commits: list[int] = []
     event.listen(engine, "commit", lambda conn: commits.append(1))
     return commits
 
 
+@pytest.fixture
+def other_engine(database_url: str) -> Iterator[Engine]:
+    """A second engine on the same database: what another connection or process sees."""
+    engine = create_db_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
 async def test_concurrent_records_are_all_committed_in_grouped_commits_with_a_valid_chain(engine: Engine) -> None:
     commits = count_commits(engine)
-    writer = AuditWriter(engine, batch_max=512)
-    await writer.start()
-    seqs = await asyncio.gather(*(writer.record(make_event(n)) for n in range(1000)))
-    await writer.stop()
+    seqs = await write(engine, [make_event(n) for n in range(1000)], batch_max=512)
     assert sorted(seqs) == list(range(1, 1001))
     assert len(commits) <= 10, f"{len(commits)} commits for 1000 events: not grouped"
-    assert verify_chain(engine) is None
+    assert first_bad(engine) is None
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 1000
 
 
 async def test_each_caller_gets_the_seq_of_its_own_event(engine: Engine) -> None:
-    writer = AuditWriter(engine)
-    await writer.start()
-    seqs = await asyncio.gather(*(writer.record(make_event(n)) for n in range(200)))
-    await writer.stop()
+    seqs = await write(engine, [make_event(n) for n in range(200)])
     by_seq = {record.seq: record.call_id for record in fetch_events(engine, limit=1000)}
     assert [by_seq[seq] for seq in seqs] == [f"call-{n}" for n in range(200)]
 
 
 async def test_batches_never_exceed_batch_max(engine: Engine) -> None:
     commits = count_commits(engine)
-    writer = AuditWriter(engine, batch_max=7)
-    await writer.start()
-    await asyncio.gather(*(writer.record(make_event(n)) for n in range(50)))
-    await writer.stop()
+    await write(engine, [make_event(n) for n in range(50)], batch_max=7)
     assert len(commits) >= 8  # ceil(50 / 7)
 
 
-async def test_record_returns_only_after_the_row_is_committed(engine: Engine, db_path: Path) -> None:
+async def test_record_returns_only_after_the_row_is_committed(engine: Engine, other_engine: Engine) -> None:
     writer = AuditWriter(engine)
     await writer.start()
     try:
         seq = await writer.record(make_event(7, arguments={"path": "/etc/hosts"}))
-        other = sqlite3.connect(db_path)  # a separate connection sees only committed data
-        row = other.execute("SELECT call_id, arguments FROM audit_events WHERE seq = ?", (seq,)).fetchone()
-        other.close()
-        assert row == ("call-7", '{"path":"/etc/hosts"}')
+        with other_engine.connect() as conn:  # a separate connection sees only committed data
+            row = conn.execute(text("SELECT call_id, arguments FROM audit_events WHERE seq = :s"), {"s": seq}).one()
+        assert tuple(row) == ("call-7", '{"path":"/etc/hosts"}')
     finally:
         await writer.stop()
 
 
-async def test_no_seeded_secret_reaches_the_stored_rows(engine: Engine, db_path: Path) -> None:
-    writer = AuditWriter(engine)
-    await writer.start()
-    for n, (_shape, secret, template) in enumerate(SECRETS):
-        text_with_secret = template.format(secret)
-        await writer.record(
-            make_event(
-                n,
-                arguments={"query": text_with_secret, "password": secret, "nested": [{"note": text_with_secret}]},
-                error=f"upstream said: {text_with_secret}",
-                reason=f"rule matched {text_with_secret}",
-            )
-        )
-    await writer.record(make_event(999, arguments={"ssn": "123-45-6789"}), redact_fields=frozenset({"ssn"}))
-    await writer.stop()
-    raw = sqlite3.connect(db_path)
-    dump = "\n".join(raw.iterdump())  # every byte of every table, as SQL
-    raw.close()
-    leaked = [shape for shape, secret, _ in SECRETS if secret in dump]
-    assert leaked == []
-    assert "123-45-6789" not in dump
-    assert verify_chain(engine) is None
-
-
-async def test_event_fields_are_stored_as_given(engine: Engine) -> None:
+async def test_event_fields_are_stored_as_given_and_hash_as_chain_hash_says(engine: Engine) -> None:
     ts = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
     event_ = make_event(
         1,
@@ -140,12 +124,10 @@ async def test_event_fields_are_stored_as_given(engine: Engine) -> None:
         latency_upstream_ms=2.5,
         latency_total_ms=3.75,
         request_ref="req-1",
+        arguments={"seq": 5, "text": 'quote " and "seq":7 inside', "n": [1, 2.5, None, True]},
         ts=ts,
     )
-    writer = AuditWriter(engine)
-    await writer.start()
-    await writer.record(event_)
-    await writer.stop()
+    await write(engine, [event_])
     [stored] = fetch_events(engine, call_id="call-1")
     assert stored.ts == ts
     assert (stored.phase, stored.outcome, stored.error) == ("outcome", "tool_error", "boom")
@@ -154,25 +136,66 @@ async def test_event_fields_are_stored_as_given(engine: Engine) -> None:
     assert stored.rule_ids == '["r1"]'
     assert stored.args_hash == event_.args_hash
     assert stored.prev_hash == GENESIS_HASH
-    assert verify_chain(engine) is None
+    assert stored.hash == chain_hash(GENESIS_HASH, stored.model_dump())
+    assert first_bad(engine) is None
+
+
+async def test_a_naive_or_foreign_zone_time_is_stored_in_utc(engine: Engine) -> None:
+    paris = datetime.fromisoformat("2026-05-06T09:08:09+02:00")
+    await write(engine, [make_event(1, ts=paris), make_event(2, ts=datetime(2026, 5, 6, 7, 8, 9))])
+    assert [r.ts for r in fetch_events(engine)] == [paris, datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)]
+    assert first_bad(engine) is None
+
+
+def refuse_inserts(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$"
+                )
+            )
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON audit_events EXECUTE FUNCTION refuse()"))
+
+
+def allow_inserts(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("DROP TRIGGER refuse" if engine.dialect.name == "sqlite" else "DROP TRIGGER refuse ON audit_events")
+        )
 
 
 async def test_a_failing_commit_raises_audit_error_and_does_not_break_the_chain(engine: Engine) -> None:
     writer = AuditWriter(engine)
     await writer.start()
     await writer.record(make_event(1))
-    with engine.begin() as conn:
-        conn.execute(
-            text("CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
-        )
+    refuse_inserts(engine)
     results = await asyncio.gather(*(writer.record(make_event(n)) for n in range(2, 12)), return_exceptions=True)
     assert all(isinstance(r, AuditError) for r in results), results
-    with engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER refuse"))
+    allow_inserts(engine)
     await writer.record(make_event(12))
     await writer.stop()
     assert [r.call_id for r in fetch_events(engine)] == ["call-1", "call-12"]
-    assert verify_chain(engine) is None
+    assert first_bad(engine) is None
+
+
+async def test_an_event_that_cannot_be_serialized_fails_alone(engine: Engine) -> None:
+    writer = AuditWriter(engine)
+    await writer.start()
+    bad = make_event(2, arguments={1: "int key", "a": "str key"}, args_hash="-")  # keys that cannot be sorted
+    results = await asyncio.gather(
+        writer.record(make_event(1)), writer.record(bad), writer.record(make_event(3)), return_exceptions=True
+    )
+    await writer.stop()
+    assert isinstance(results[1], AuditError)
+    assert [r.call_id for r in fetch_events(engine)] == ["call-1", "call-3"]
 
 
 async def test_a_missing_table_makes_record_raise_audit_error(engine: Engine) -> None:
@@ -185,7 +208,7 @@ async def test_a_missing_table_makes_record_raise_audit_error(engine: Engine) ->
     await writer.stop()
 
 
-async def test_start_fails_loudly_on_an_unusable_database(tmp_path: Path) -> None:
+async def test_start_fails_loudly_on_an_unusable_database(tmp_path: Any) -> None:
     engine = create_db_engine(f"sqlite:///{tmp_path / 'never-migrated.db'}")
     with pytest.raises(AuditError, match="chain head"):
         await AuditWriter(engine).start()
@@ -206,19 +229,15 @@ async def test_stop_drains_everything_queued_and_later_records_are_refused(engin
 
 async def test_the_chain_continues_across_writer_restarts(engine: Engine) -> None:
     for round_ in range(3):
-        writer = AuditWriter(engine)
-        await writer.start()
-        await asyncio.gather(*(writer.record(make_event(100 * round_ + n)) for n in range(10)))
-        await writer.stop()
+        await write(engine, [make_event(100 * round_ + n) for n in range(10)])
     records = fetch_events(engine, limit=100)
     assert len(records) == 30
     assert all(b.prev_hash == a.hash for a, b in pairwise(records))
-    assert verify_chain(engine) is None
+    assert first_bad(engine) is None
 
 
-async def test_two_writers_on_one_database_never_fork_the_chain(engine: Engine, db_path: Path) -> None:
-    other_engine = create_db_engine(f"sqlite:///{db_path}")  # as a second gateway process would have
-    first, second = AuditWriter(engine), AuditWriter(other_engine)
+async def test_two_writers_on_one_database_never_fork_the_chain(engine: Engine, other_engine: Engine) -> None:
+    first, second = AuditWriter(engine), AuditWriter(other_engine)  # as a second gateway process would have
     await first.start()
     await second.start()
     seqs = []
@@ -227,50 +246,52 @@ async def test_two_writers_on_one_database_never_fork_the_chain(engine: Engine, 
         seqs.append(await writer.record(make_event(n)))
     await first.stop()
     await second.stop()
-    other_engine.dispose()
     assert seqs == list(range(1, 11))
-    assert verify_chain(engine) is None
+    assert first_bad(engine) is None
 
 
-async def test_verify_chain_finds_a_tampered_or_deleted_record(engine: Engine) -> None:
-    writer = AuditWriter(engine)
-    await writer.start()
-    await asyncio.gather(*(writer.record(make_event(n)) for n in range(10)))
-    await writer.stop()
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE audit_events SET effect = 'deny' WHERE seq = 4"))
-    assert verify_chain(engine) == 4
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE audit_events SET effect = 'allow' WHERE seq = 4"))
-    assert verify_chain(engine) is None
-    with engine.begin() as conn:  # renumbering is tampering too: seq is hashed
-        conn.execute(text("UPDATE audit_events SET seq = 100 WHERE seq = 10"))
-    assert verify_chain(engine) == 100
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE audit_events SET seq = 10 WHERE seq = 100"))
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_events WHERE seq = 4"))
-    assert verify_chain(engine) == 5
+async def test_a_signed_checkpoint_is_stored_every_n_events_in_the_same_commit(engine: Engine) -> None:
+    signer = make_signer()
+    commits = count_commits(engine)
+    await write(engine, [make_event(n) for n in range(25)], signer=signer, checkpoint_every=10, batch_max=25)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT kind, seq, prev_seq, key_id FROM audit_checkpoints ORDER BY seq")).all()
+        hashes = {r[0]: r[1] for r in conn.execute(text("SELECT seq, hash FROM audit_events WHERE seq IN (10, 20)"))}
+    assert [tuple(r) for r in rows] == [("checkpoint", 10, 0, signer.key_id), ("checkpoint", 20, 10, signer.key_id)]
+    assert len(commits) == 1
+    report = verify(engine, signer.public)
+    assert report.ok and report.checkpoints == 2, report
+    assert set(hashes) == {10, 20}
 
 
-async def test_fetch_events_filters_by_call_and_keeps_the_newest(engine: Engine) -> None:
-    writer = AuditWriter(engine)
-    await writer.start()
-    for n in range(5):
-        await writer.record(make_event(n, call_id="same" if n % 2 else f"call-{n}"))
-    await writer.stop()
-    assert [r.seq for r in fetch_events(engine, call_id="same")] == [2, 4]
-    assert [r.seq for r in fetch_events(engine, limit=2)] == [4, 5]
+async def test_checkpoints_link_across_restarts_and_without_a_key_there_are_none(engine: Engine) -> None:
+    signer = make_signer()
+    await write(engine, [make_event(n) for n in range(5)], checkpoint_every=2)  # no key: no checkpoint
+    await write(engine, [make_event(n) for n in range(5, 9)], signer=signer, checkpoint_every=2)
+    await write(engine, [make_event(n) for n in range(9, 13)], signer=signer, checkpoint_every=2)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, prev_seq FROM audit_checkpoints ORDER BY seq")).all()
+    assert [tuple(r) for r in rows] == [(6, 0), (8, 6), (10, 8), (12, 10)]
+    assert verify(engine, signer.public).ok
+
+
+def test_the_writers_fast_paths_produce_exactly_the_reference_forms(engine: Engine) -> None:
+    """The canonical JSON and stored timestamps the writer spells itself equal the slow, obvious ones."""
+    encode = canonical_encoder()
+    for value in ({"b": 1, "a": [1, 2.5, None, True, 'é"\\\n']}, ["x"], {"n": {"z": -0.0, "y": 10**20}}):
+        assert encode(value) == canonical_json(value)
+    column = AuditRecord.__table__.c.ts  # type: ignore[attr-defined]
+    reference = column.type.dialect_impl(engine.dialect).bind_processor(engine.dialect) or (lambda value: value)
+    store = _Inserter(engine).store_ts
+    for ts in (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)):
+        assert store(ts) == reference(ts)
 
 
 async def test_throughput_of_10000_concurrent_events(engine: Engine) -> None:
-    writer = AuditWriter(engine, batch_max=512)
-    await writer.start()
     events = [make_event(n, arguments={"path": f"/notes/{n}", "token": "x"}) for n in range(10_000)]
     started = time.perf_counter()
-    seqs = await asyncio.gather(*(writer.record(e) for e in events))
+    seqs = await write(engine, events, batch_max=512)
     elapsed = time.perf_counter() - started
-    await writer.stop()
     assert len(set(seqs)) == 10_000
-    assert verify_chain(engine) is None
-    print(f"\naudit writer: 10,000 concurrent events in {elapsed:.2f} s = {10_000 / elapsed:,.0f} events/s")
+    assert first_bad(engine) is None
+    print(f"\naudit writer ({engine.dialect.name}): 10,000 events in {elapsed:.2f} s = {10_000 / elapsed:,.0f}/s")

@@ -44,7 +44,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterat
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
-    with run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), IDENTITIES) as gateway:
+    with run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), IDENTITIES, WARDEN_APPROVAL_HOLD_S="0") as gateway:
         yield gateway
 
 
@@ -128,8 +128,8 @@ async def test_approval_required_creates_pending_record(gw: Gateway) -> None:
         )
     assert result.is_error
     message = text_of(result)
-    assert message.startswith("approval required: ") and "approve-publish" in message
-    approval_id = message.split()[2]
+    assert message.startswith("pending approval ") and "approve-publish" in message
+    approval_id = message.split()[2].rstrip(":")
     engine = create_db_engine(gw.database_url)
     with engine.connect() as conn:
         row = conn.execute(text("SELECT * FROM approvals WHERE id = :id"), {"id": approval_id}).one()._mapping
@@ -137,7 +137,10 @@ async def test_approval_required_creates_pending_record(gw: Gateway) -> None:
     assert row["state"] == "pending" and row["identity"] == "writer-agent" and row["tool"] == "add_note"
     assert "hunter2" not in str(row["arguments"])
     audit = audit_rows(gw, "approval_id = :id", id=approval_id)
-    assert [(r["effect"], r["outcome"]) for r in audit] == [("approve", "approval_required")]
+    assert [(r["phase"], r["effect"], r["outcome"]) for r in audit] == [
+        ("decision", "approve", None),
+        ("outcome", "approve", "approval_required"),
+    ]
     assert "hunter2" not in str(audit[0]["arguments"])
 
 

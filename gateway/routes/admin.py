@@ -1,0 +1,111 @@
+"""`/admin/adapters`: list registered adapters, promote one into the running vLLM.
+
+HTTP glue only. The caller authenticates with its API key (`Authorization: Bearer`) and must
+hold the `admin` role in the policy files. Promotion asks the registry's rule
+(`finetune.registry.promotion_problem`: same base model as the server, eval score not below
+the base model's), then loads the adapter through vLLM's runtime endpoint on loopback (which
+has no authentication of its own and is never exposed), then records the promotion. Every
+attempt, refused or not, is one audit event (method `admin/adapters/promote`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import httpx
+from fastapi import APIRouter, Depends, Header, HTTPException
+
+from finetune.registry import AdapterRegistry, promotion_problem
+from finetune.serve import LOOPBACK, ServeError, load_adapter, served_models
+from gateway.adapters_model import AdapterPublic
+from gateway.deps import GatewayDep
+from gateway.types import AuditEvent, Effect, Outcome
+
+ADMIN_ROLE = "admin"
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+async def admin_identity(gateway: GatewayDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The caller's identity name, when its key is valid and it holds the admin role."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(
+            401,
+            "send 'Authorization: Bearer <key>' (an identity with the admin role)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    name = await anyio.to_thread.run_sync(gateway.identities.authenticate, key.strip())
+    if name is None:
+        raise HTTPException(401, "the API key is not valid or has been revoked", headers={"WWW-Authenticate": "Bearer"})
+    if ADMIN_ROLE not in gateway.policies.current.roles_of(name):
+        raise HTTPException(403, f"identity {name!r} does not hold the {ADMIN_ROLE!r} role")
+    return name
+
+
+AdminDep = Annotated[str, Depends(admin_identity)]
+
+
+@router.get("/adapters")
+async def list_adapters(gateway: GatewayDep, _admin: AdminDep) -> list[AdapterPublic]:
+    return await anyio.to_thread.run_sync(AdapterRegistry(gateway.engine).list)
+
+
+@router.post("/adapters/{name}/promote")
+async def promote(name: str, gateway: GatewayDep, admin: AdminDep) -> dict[str, Any]:
+    """Load adapter `name` into the running vLLM, if the promotion rule allows it."""
+    started = time.perf_counter()
+    registry = AdapterRegistry(gateway.engine)
+    adapter = await anyio.to_thread.run_sync(registry.get, name)
+    if adapter is None:
+        raise HTTPException(404, f"no adapter named {name!r}; register it with `warden adapters register`")
+    url = f"http://{LOOPBACK}:{gateway.settings.vllm_port}"
+
+    async def audit(effect: Effect, outcome: Outcome, reason: str) -> None:
+        await gateway.audit.record(
+            AuditEvent(
+                call_id=uuid.uuid4().hex,
+                phase="decision",
+                method="admin/adapters/promote",
+                identity=admin,
+                server="vllm",
+                tool=name,
+                arguments={"path": adapter.path, "base_model": adapter.base_model},
+                effect=effect,
+                reason=reason,
+                outcome=outcome,
+                latency_total_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+
+    problem = promotion_problem(adapter, None)  # the scores: no server needed to refuse
+    if problem is not None:
+        await audit("deny", "denied", problem)
+        raise HTTPException(409, problem)
+    async with httpx.AsyncClient(timeout=gateway.settings.vllm_admin_timeout_s) as client:
+        try:
+            models = await served_models(client, url)
+        except httpx.HTTPError as exc:
+            await audit("deny", "upstream_error", f"vLLM unreachable: {exc}")
+            raise HTTPException(
+                502, f"no vLLM answering at {url} ({type(exc).__name__}); start it with `warden serve`"
+            ) from exc
+        base = next((m for m in models if m.parent is None), None)
+        problem = promotion_problem(adapter, base.root if base else None)  # the base model
+        if problem is not None:
+            await audit("deny", "denied", problem)
+            raise HTTPException(409, problem)
+        already = any(m.id == name for m in models)
+        if not already:
+            try:
+                await load_adapter(client, url, name, Path(adapter.path))
+            except (ServeError, httpx.HTTPError) as exc:
+                await audit("deny", "upstream_error", str(exc))
+                raise HTTPException(502, str(exc)) from exc
+    promoted = await anyio.to_thread.run_sync(registry.mark_promoted, name, admin)
+    await audit("allow", "ok", "already loaded" if already else "loaded into vLLM")
+    return {"adapter": promoted.model_dump(mode="json"), "loaded": not already, "server": url}

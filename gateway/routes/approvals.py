@@ -1,0 +1,103 @@
+"""`/approvals`: list, read and decide held calls over HTTP. Glue only: the desk decides.
+
+Every route needs `Authorization: Bearer <key>` (the same API keys agents use). A caller
+sees the approvals it requested or may decide; deciding needs one of the approval's
+approver roles (from the live policy) and never works on one's own call.
+
+    GET  /approvals?state=pending|approved|denied|expired|consumed|all
+    GET  /approvals/{id}
+    POST /approvals/{id}/approve   {"reason": "..."}
+    POST /approvals/{id}/deny      {"reason": "..."}
+
+Errors: 401 no or bad key, 403 role missing or own call, 404 unknown id, 409 already
+decided or expired, 422 malformed body, 503 approval store or audit log unavailable.
+Nothing changes state on any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from gateway.approvals import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
+from gateway.audit import AuditError
+from gateway.deps import GatewayDep, bearer_identity
+from gateway.models import Approval, ApprovalPublic
+
+router = APIRouter(prefix="/approvals", tags=["approvals"])
+
+StateFilter = Literal["pending", "approved", "denied", "expired", "consumed", "all"]
+
+
+CallerDep = Annotated[str, Depends(bearer_identity)]
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    """Why: shown to the agent on a denial, kept on the approval and in the audit log."""
+
+
+@router.get("")
+async def list_approvals(
+    gateway: GatewayDep,
+    caller: CallerDep,
+    state: StateFilter = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ApprovalPublic]:
+    """Approvals the caller requested or may decide, newest first."""
+    states = None if state == "all" else [state]
+    try:
+        found = await anyio.to_thread.run_sync(lambda: gateway.approvals.list(states, limit))
+    except ApprovalStoreError as exc:
+        raise HTTPException(503, "approval store unavailable") from exc
+    return [a.public() for a in found if gateway.desk.may_see(a, caller)]
+
+
+@router.get("/{approval_id}")
+async def get_approval(approval_id: str, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
+    return (await _visible(approval_id, gateway, caller)).public()
+
+
+@router.post("/{approval_id}/approve")
+async def approve(approval_id: str, body: DecisionBody, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
+    return await _decide(approval_id, "approve", body, gateway, caller)
+
+
+@router.post("/{approval_id}/deny")
+async def deny(approval_id: str, body: DecisionBody, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
+    return await _decide(approval_id, "deny", body, gateway, caller)
+
+
+async def _visible(approval_id: str, gateway: GatewayDep, caller: str) -> Approval:
+    try:
+        approval = await anyio.to_thread.run_sync(gateway.approvals.get, approval_id)
+    except ApprovalStoreError as exc:
+        raise HTTPException(503, "approval store unavailable") from exc
+    if approval is None:
+        raise HTTPException(404, f"no approval {approval_id!r}")
+    if not gateway.desk.may_see(approval, caller):
+        raise HTTPException(403, f"identity {caller!r} neither requested nor may decide approval {approval_id}")
+    return approval
+
+
+async def _decide(
+    approval_id: str, verdict: Verdict, body: DecisionBody, gateway: GatewayDep, caller: str
+) -> ApprovalPublic:
+    try:
+        decided = await gateway.desk.decide(approval_id, caller, verdict, body.reason)
+    except ApprovalNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except ApprovalForbidden as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except ApprovalConflict as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except ApprovalStoreError as exc:
+        raise HTTPException(503, "approval store unavailable; nothing was decided") from exc
+    except AuditError as exc:
+        raise HTTPException(503, "the audit log could not record the decision; nothing was decided") from exc
+    return decided.public()

@@ -1,0 +1,73 @@
+"""The AST metric against hand-checked cases."""
+
+from finetune import bfcl, evaluate
+
+TOOLS = {
+    "book_hotel": {
+        "type": "function",
+        "function": {
+            "name": "book_hotel",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "nights": {"type": "integer"},
+                    "budget": {"type": "number"},
+                    "pets": {"type": "boolean"},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "address": {"type": "object", "properties": {"zip": {"type": "string"}}},
+                },
+                "required": ["city", "nights"],
+            },
+        },
+    }
+}
+WANT = [("book_hotel", {"city": "Oslo", "nights": 2, "budget": 120.0})]
+
+
+def _call(args: str, name: str = "book_hotel") -> str:
+    return f'<tool_call>\n{{"name": "{name}", "arguments": {args}}}\n</tool_call>'
+
+
+def test_ast_match_hand_checked_cases() -> None:
+    ok = [
+        _call('{"city": "Oslo", "nights": 2, "budget": 120.0}'),
+        _call('{"budget": 120, "nights": 2, "city": " oslo"}'),  # int for number, key order, case and spaces
+    ]
+    wrong = [
+        _call('{"city": "Oslo", "nights": 2.0, "budget": 120.0}'),  # float for an integer parameter
+        _call('{"city": "Oslo", "nights": "2", "budget": 120.0}'),  # string for a number
+        _call('{"city": "Oslo", "budget": 120.0}'),  # required argument missing
+        _call('{"city": "Oslo", "nights": 2, "budget": 120.0, "pets": false}'),  # invented argument
+        _call('{"city": "Oslo", "nights": 2, "budget": 120.0}', name="book_flight"),  # wrong tool
+        "I booked it for you.",  # no call
+        _call('{"city": "Oslo", "nights": 2, "budget": 120.0}') * 2,  # one call too many
+    ]
+    assert [evaluate.score(t, WANT, TOOLS) for t in ok] == [True, True]
+    assert [evaluate.score(t, WANT, TOOLS) for t in wrong] == [False] * len(wrong)
+    assert evaluate.value_matches(True, 1) is False and evaluate.value_matches(["a", "b"], ["b", "a"]) is False
+    assert evaluate.value_matches(
+        {"zip": "0150"}, {"zip": "0150"}, TOOLS["book_hotel"]["function"]["parameters"]["properties"]["address"]
+    )
+
+
+def test_irrelevance_is_correct_only_without_a_call() -> None:
+    assert evaluate.score("No tool fits.", [], TOOLS)
+    assert not evaluate.score(_call('{"city": "Oslo", "nights": 2}'), [], TOOLS)
+
+
+def test_parallel_calls_match_in_any_order() -> None:
+    want = [("book_hotel", {"city": "Oslo", "nights": 2}), ("book_hotel", {"city": "Lima", "nights": 3})]
+    text = _call('{"city": "Lima", "nights": 3}') + "\n" + _call('{"city": "Oslo", "nights": 2}')
+    assert evaluate.score(text, want, TOOLS)
+    assert not evaluate.score(_call('{"city": "Lima", "nights": 3}'), want, TOOLS)
+
+
+def test_bfcl_matcher_hand_checked_cases() -> None:
+    answer = [{"calculate_triangle_area": {"base": [10], "height": [5], "unit": ["units", ""]}}]
+    assert bfcl.score(_call('{"base": 10, "height": 5}', "calculate_triangle_area"), answer)
+    assert bfcl.score(_call('{"base": 10, "height": 5, "unit": "Units"}', "calculate_triangle_area"), answer)
+    assert not bfcl.score(_call('{"base": 10}', "calculate_triangle_area"), answer)
+    assert not bfcl.score(_call('{"base": 10, "height": 5, "color": "red"}', "calculate_triangle_area"), answer)
+    assert not bfcl.score("The area is 25.", answer)
+    assert bfcl.score("I cannot help with that.", [])

@@ -1,0 +1,141 @@
+"""Database fixtures for gateway tests: one test body, run on SQLite and on PostgreSQL.
+
+``database_url`` is parametrized over both backends (test ids ``[sqlite]`` and
+``[postgresql]``); ``engine`` is a migrated engine on it. The PostgreSQL server is a
+throwaway cluster started once per session (``initdb`` into a temporary directory,
+``pg_ctl start`` on a free loopback port with its socket in that directory, run as the
+``postgres`` user when the tests run as root) and stopped at the end. Each test gets a
+fresh database cloned from a migrated template.
+
+Missing PostgreSQL binaries FAIL the PostgreSQL tests, they are never skipped:
+install them with ``apt-get install postgresql``.
+
+Only database fixtures live here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from gateway.db import create_db_engine, migrate
+
+BACKENDS = ("sqlite", "postgresql")
+_TEMPLATE = "warden_template"
+
+
+def _pg_bindir() -> Path:
+    candidates = []
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for directory in candidates:
+        if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
+            return directory
+    pytest.fail(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: run `apt-get install postgresql` "
+        "(the audit tests run on SQLite and PostgreSQL and are never skipped)",
+        pytrace=False,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    port: int
+    admin_url: str
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres") as conn:
+            conn.autocommit = True
+            conn.execute(sql.encode())  # test-only DDL built from fixed names
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster for this test session, with a migrated template database."""
+    bindir = _pg_bindir()
+    root = Path(tempfile.mkdtemp(prefix="warden-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+        entry = pwd.getpwnam("postgres")
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, log = root / "data", root / "server.log"
+    port = _free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            server_log = log.read_text(errors="replace") if log.exists() else ""
+            pytest.fail(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}\n{server_log}", pytrace=False)
+
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start")
+    server = PostgresServer(port, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+    try:
+        server.execute(f"CREATE DATABASE {_TEMPLATE}")
+        engine = create_db_engine(server.url(_TEMPLATE))
+        migrate(engine)
+        engine.dispose()
+        yield server
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_numbers = itertools.count()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'warden.db'}"
+        migrate(url)
+        yield url
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"warden_test_{os.getpid()}_{next(_numbers)}"
+    server.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
+    try:
+        yield server.url(name)
+    finally:
+        with contextlib.suppress(Exception):  # a test that left a connection open must not fail here
+            server.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on ``database_url`` (already migrated)."""
+    engine = create_db_engine(database_url)
+    yield engine
+    engine.dispose()

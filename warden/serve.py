@@ -1,0 +1,101 @@
+"""`warden serve`: vLLM's OpenAI-compatible server for a base model and its adapters, in the foreground.
+
+Checks the inputs (finetune.serve), adds the adapters promoted onto this base in the registry,
+starts vLLM on loopback with its log in a file, waits until it is healthy, and stops it (its
+whole process group) on Ctrl-C or SIGTERM. A server that exits by itself ends the command
+with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from finetune.base_model import DEFAULT_CACHE
+
+if TYPE_CHECKING:
+    from gateway.adapters_model import AdapterPublic
+
+console = Console()
+
+
+def serve(
+    base: Annotated[Path, typer.Option(help="Base model directory (`warden model fetch` prepares the default).")] = (
+        DEFAULT_CACHE
+    ),
+    adapter: Annotated[
+        list[str] | None, typer.Option("--adapter", "-a", help="NAME=DIR of a LoRA adapter to serve (repeatable).")
+    ] = None,
+    promoted: Annotated[
+        bool, typer.Option(help="Also serve the adapters promoted onto this base in the registry.")
+    ] = True,
+    port: Annotated[int | None, typer.Option(help="Loopback port (default WARDEN_VLLM_PORT, 8800).")] = None,
+    tool_parser: Annotated[
+        str | None, typer.Option(help="vLLM tool-call parser (default: the one matching the chat template).")
+    ] = None,
+    max_model_len: Annotated[int | None, typer.Option(help="Context length to serve (default: the model's).")] = None,
+    log: Annotated[Path, typer.Option(help="vLLM's log file (appended).")] = Path(".warden/serve/vllm.log"),
+) -> None:
+    """Serve BASE and its LoRA adapters with vLLM on 127.0.0.1, tool calling on, until Ctrl-C."""
+    from finetune.serve import ServeError, build_spec, find_python, parse_adapter_arg, probe, start
+    from gateway.config import Settings
+
+    settings = Settings()
+    try:
+        pairs = [parse_adapter_arg(a) for a in adapter or []]
+        if promoted:
+            pairs += [
+                (a.name, Path(a.path))
+                for a in _promoted(settings.database_url, base)
+                if a.name not in {n for n, _ in pairs}
+            ]
+        install = probe(find_python(settings.vllm_python))
+        spec = build_spec(
+            install, base, pairs, port or settings.vllm_port, tool_parser, settings.vllm_kvcache_gib, max_model_len
+        )
+    except ServeError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+    def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    console.print(
+        f"vLLM {install.version} ({install.device}) from {install.python}; tool parser {spec.tool_parser}; log {log}"
+    )
+    server = start(spec, log)
+    try:
+        with console.status(f"starting vLLM for {spec.served_name} with {len(spec.adapters)} adapter(s)…"):
+            seconds = server.wait_healthy(settings.vllm_start_timeout_s)
+        models = ", ".join([spec.served_name, *(a.name for a in spec.adapters)])
+        console.print(
+            f"[green]vLLM ready[/] in {seconds:.0f} s at {server.url}/v1 — models: {models}. Ctrl-C stops it."
+        )
+        code = server.process.wait()
+        console.print(f"[bold red]vLLM exited[/] with status {code}; last lines of {log}:\n{server.log_tail()}")
+        raise typer.Exit(1)
+    except ServeError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("stopping vLLM…")
+    finally:
+        server.stop()
+
+
+def _promoted(database_url: str, base: Path) -> list[AdapterPublic]:
+    from finetune.registry import AdapterRegistry
+    from gateway.db import create_db_engine, migrate
+
+    engine = create_db_engine(database_url)
+    try:
+        migrate(engine)
+        return AdapterRegistry(engine).promoted(base)
+    finally:
+        engine.dispose()

@@ -7,8 +7,8 @@ see through the gateway, trains a short LoRA adapter, evaluates it against the b
 registers it, serves the base model with vLLM and promotes the adapter into it through the
 admin API; then the agent (agent/) runs tasks that show an allowed call, a denied call and a
 call held for approval, which a second identity approves from the CLI; finally the audit log
-of the run. Running it again reuses the work directory (database, keys, repository, data,
-adapter, eval). The model half lives in `warden/pipeline.py`.
+of the run. Running it again reuses the work directory (database, keys, data, adapter, eval)
+and the scratch repository (in the temp directory). The model half lives in `warden/pipeline.py`.
 
 Never: prints or stores the demo keys anywhere but the work directory (mode 0600).
 """
@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,7 +201,9 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
     console.print(f"base model: {base}")
 
     pipeline.step(2, total, "gateway: MCP servers from PyPI behind the example policies")
-    repo = workdir / "repo"
+    # A short path without dots: a 135M model trained for minutes copies it reliably (`.warden/demo/repo`
+    # came back as `warden/demo/repo`). Reused across runs like the work directory.
+    repo = Path(tempfile.gettempdir()) / "warden-demo" / "repo"
     prepare_repository(repo)
     stage_change(repo)
     upstreams = write_upstreams(workdir, repo)

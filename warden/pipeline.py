@@ -72,9 +72,9 @@ def tasks(repo: Path) -> list[Task]:
     return [
         Task("research-agent", "Can you get current time? Use timezone Asia/Tokyo.", "an allowed call"),
         Task(
-            "research-agent",
-            "Can you convert time? Use source timezone UTC, time 12:00 and target timezone Etc/GMT+5.",
-            "a call denied by rule deny-convert-to-etc-zone",
+            "ops-agent",
+            f"Please git reset with repo path {repo}.",
+            "a call denied by rule deny-git-reset",
         ),
         Task(
             "ops-agent",

@@ -90,8 +90,7 @@ def run_command(
     from gateway.config import Settings
 
     settings = Settings()
-    secret = settings.api_key.get_secret_value() if settings.api_key else ""
-    key = key_file.read_text().strip() if key_file else secret
+    key = settings.client_api_key(key_file)
     if not key:
         console.print("[bold red]error:[/] no API key: set WARDEN_API_KEY or pass --key-file")
         raise typer.Exit(1)

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
         return tuple(sources)
 
+    def client_api_key(self, key_file: Path | None = None) -> str:
+        """The API key a CLI client presents to the gateway: from `key_file`, else `api_key`; "" if neither."""
+        if key_file is not None:
+            return key_file.read_text().strip()
+        return self.api_key.get_secret_value() if self.api_key else ""
+
     def describe(self) -> dict[str, Any]:
         """Settings safe to print: secrets (``SecretStr``) are masked."""
         return self.model_dump(mode="json")

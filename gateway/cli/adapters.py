@@ -100,8 +100,7 @@ def promote(
 ) -> None:
     """Load NAME into the running vLLM through the gateway's admin API (refused below its base's score)."""
     settings = Settings()
-    secret = settings.api_key.get_secret_value() if settings.api_key else ""
-    key = key_file.read_text().strip() if key_file else secret
+    key = settings.client_api_key(key_file)
     if not key:
         raise _fail("no API key: set WARDEN_API_KEY or pass --key-file (an identity with the admin role)")
     url = (gateway or f"http://{settings.host}:{settings.port}").rstrip("/")

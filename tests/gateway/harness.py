@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,17 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+FIXTURE_POLICY = Path(__file__).parent / "fixtures" / "policy.yaml"
+
+
+def fixture_policy_dir(tmp: Path) -> Path:
+    """A fresh copy of the tests' policy file in `tmp/policies` (tests may edit it: hot reload)."""
+    policy_dir = tmp / "policies"
+    policy_dir.mkdir()
+    shutil.copy(FIXTURE_POLICY, policy_dir / "policy.yaml")
+    return policy_dir
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -11,16 +10,12 @@ import pytest
 from sqlalchemy import text
 
 from gateway.db import create_db_engine
-from tests.gateway.harness import connect, run_gateway, run_notes_upstream, upstreams_yaml
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.gateway.harness import connect, fixture_policy_dir, run_gateway, run_notes_upstream, upstreams_yaml
 
 
 @pytest.mark.anyio
 async def test_every_call_seen_succeeding_is_audited_after_sigkill(tmp_path: Path) -> None:
-    policy_dir = tmp_path / "policies"
-    policy_dir.mkdir()
-    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    policy_dir = fixture_policy_dir(tmp_path)
     succeeded: list[str] = []
     enough = anyio.Event()
     with (

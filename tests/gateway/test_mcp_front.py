@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tests.gateway.harness import (
     Gateway,
     NotesUpstream,
     connect,
+    fixture_policy_dir,
     run_gateway,
     run_notes_upstream,
     text_of,
@@ -26,7 +26,6 @@ from tests.gateway.harness import (
     wait_until,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
 IDENTITIES = ["reader-agent", "writer-agent", "alice"]
 
 pytestmark = pytest.mark.anyio
@@ -41,9 +40,7 @@ def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotesUpstream]:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("gateway")
-    policy_dir = tmp / "policies"
-    policy_dir.mkdir()
-    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    policy_dir = fixture_policy_dir(tmp)
     with run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), IDENTITIES, WARDEN_APPROVAL_HOLD_S="0") as gateway:
         yield gateway
 

@@ -3,7 +3,6 @@ and never forwarded (real gateway, real upstreams, a real database that stops wo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
@@ -11,9 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.db import create_db_engine
-from tests.gateway.harness import connect, run_gateway, run_notes_upstream, text_of, upstreams_yaml
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.gateway.harness import connect, fixture_policy_dir, run_gateway, run_notes_upstream, text_of, upstreams_yaml
 
 
 def fail_closed_count(url: str, reason: str) -> float:
@@ -25,9 +22,7 @@ def fail_closed_count(url: str, reason: str) -> float:
 
 @pytest.mark.anyio
 async def test_audit_failure_denies_the_call_and_counts_it(tmp_path: Path) -> None:
-    policy_dir = tmp_path / "policies"
-    policy_dir.mkdir()
-    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    policy_dir = fixture_policy_dir(tmp_path)
     with (
         run_notes_upstream(tmp_path) as notes,
         run_gateway(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,13 @@ from tests.gateway.harness import (
     Gateway,
     NotesUpstream,
     connect,
+    fixture_policy_dir,
     run_gateway,
     run_notes_upstream,
     text_of,
     upstreams_yaml,
     wait_until,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_upstreams_file_errors_name_file_and_problem(tmp_path: Path) -> None:
@@ -47,9 +45,7 @@ def test_upstreams_file_errors_name_file_and_problem(tmp_path: Path) -> None:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Gateway, NotesUpstream]]:
-    policy_dir = tmp_path / "policies"
-    policy_dir.mkdir()
-    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    policy_dir = fixture_policy_dir(tmp_path)
     with (
         run_notes_upstream(tmp_path) as notes,
         run_gateway(tmp_path, policy_dir, upstreams_yaml(notes.url), ["writer-agent"]) as gw,
@@ -113,9 +109,7 @@ async def test_http_upstream_killed_mid_call(stack: tuple[Gateway, NotesUpstream
 
 
 def test_idle_upstream_death_is_noticed_by_the_health_probe(tmp_path: Path) -> None:
-    policy_dir = tmp_path / "policies"
-    policy_dir.mkdir()
-    shutil.copy(FIXTURES / "policy.yaml", policy_dir / "policy.yaml")
+    policy_dir = fixture_policy_dir(tmp_path)
     with (
         run_notes_upstream(tmp_path) as notes,
         run_gateway(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx2
+import mcp_types
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import RequestParamsMeta
@@ -25,6 +26,23 @@ from agent.llm import Tool
 
 REQUEST_ID_META_KEY = "warden/request_id"
 """The `_meta` key the gateway reads on tools/call (gateway/mcp_front.py)."""
+
+
+def openai_tool(tool: mcp_types.Tool) -> Tool:
+    """One MCP tool as the OpenAI tool the model is offered.
+
+    The one conversion: training data (finetune.catalog) is built with it too, so training prompts
+    render exactly what the agent offers, key order included (a 135M model answers differently to
+    another order).
+    """
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description or "",
+            "parameters": tool.input_schema or {"type": "object", "properties": {}},
+        },
+    }
 
 
 class GatewayError(RuntimeError):
@@ -49,17 +67,7 @@ class GatewayTools:
             result = await self.client.list_tools()
         except Exception as exc:  # boundary: the run cannot start without its tools; say why
             raise GatewayError(f"the gateway's tools/list failed: {type(exc).__name__}: {exc}") from exc
-        return [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description or "",
-                    "parameters": t.input_schema or {"type": "object", "properties": {}},
-                },
-            }
-            for t in result.tools
-        ]
+        return [openai_tool(t) for t in result.tools]
 
     async def call(self, name: str, arguments: dict[str, Any], request_id: str) -> ToolResult:
         try:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from finetune.chat import render_prompt
-from finetune.evaluate import generate, value_matches
+from finetune.evaluate import Generate, value_matches
 from finetune.synth import Example
 from finetune.toolcall_parse import parse
 
@@ -161,12 +161,11 @@ def score(text: str, answer: list[dict[str, Any]]) -> bool:
 
 
 def run(
-    model: Any,
+    generate: Generate,
     tokenizer: Any,
     categories: tuple[str, ...] = CATEGORIES,
     limit: int = 50,
     seed: int = 0,
-    batch_size: int = 8,
     max_new_tokens: int = 160,
 ) -> dict[str, Any]:
     """Accuracy per category on `limit` entries drawn with `seed` (0 or less: all)."""
@@ -176,7 +175,7 @@ def run(
         if 0 < limit < len(entries):
             entries = random.Random(seed).sample(entries, limit)
         prompts = [render_prompt(tokenizer, e["messages"], e["tools"]) for e in entries]
-        texts = generate(model, tokenizer, prompts, max_new_tokens, batch_size)
+        texts = generate(prompts, max_new_tokens)
         correct = [score(t, e["answer"]) for t, e in zip(texts, entries, strict=True)]
         out[cat] = {
             "accuracy": sum(correct) / len(correct),

@@ -4,6 +4,10 @@ Reads a catalog from a running gateway's `tools/list` (Streamable HTTP, Bearer k
 that identity sees), from any stdio MCP server, or from a JSON file (a list of OpenAI tools, of
 MCP tools with `inputSchema`, or `{"tools": [...]}`). A tool without an input schema is an error
 that names it. Never writes anything.
+
+MCP tools become OpenAI tools through the agent's own conversion (`agent.tools.openai_tool`), and
+a gateway's catalog is read through the agent's own client (`agent.tools.connect`): training
+prompts are rendered from exactly the JSON the agent offers its model, key order included.
 """
 
 from __future__ import annotations
@@ -47,39 +51,45 @@ def from_file(path: Path) -> list[Tool]:
     return [to_openai(t, f"{path}[{i}]") for i, t in enumerate(tools)]
 
 
-async def _list(session: Any, where: str) -> list[Tool]:
-    await session.initialize()
-    result = await session.list_tools()
-    return [to_openai(t.model_dump(by_alias=True, exclude_none=True), where) for t in result.tools]
-
-
 def from_stdio(command: str, args: list[str]) -> list[Tool]:
-    """`tools/list` of a stdio MCP server started with `command args`."""
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
+    """`tools/list` of a stdio MCP server started with `command args`, read with the client the gateway
+    uses for its upstreams (`mcp` Client, mode auto): another client may get the schemas in another key
+    order than the agent is offered them through the gateway."""
+    from mcp.client.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from agent.tools import openai_tool
+
+    where = f"{command} {' '.join(args)}"
 
     async def run() -> list[Tool]:
-        async with (
-            stdio_client(StdioServerParameters(command=command, args=args)) as (r, w),
-            ClientSession(r, w) as session,
-        ):
-            return await _list(session, f"{command} {' '.join(args)}")
+        tools: list[Tool] = []
+        cursor: str | None = None
+        async with Client(StdioServerParameters(command=command, args=args), mode="auto", cache=None) as client:
+            while True:
+                page = await client.list_tools(cursor=cursor) if cursor else await client.list_tools()
+                tools += [to_openai(openai_tool(t), where) for t in page.tools]
+                cursor = page.next_cursor
+                if not cursor:
+                    return tools
 
     return anyio.run(run)
 
 
 def from_gateway(url: str, api_key: str) -> list[Tool]:
-    """`tools/list` of a running Warden gateway for the identity that owns `api_key`."""
-    import httpx2
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamable_http_client
+    """`tools/list` of a running Warden gateway for the identity that owns `api_key`, exactly as the
+    agent offers it (`agent.tools`). Raises CatalogError naming the gateway when it cannot be reached
+    or refuses the key."""
+    from agent.tools import GatewayError, connect
 
     async def run() -> list[Tool]:
-        async with (
-            httpx2.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}) as http,
-            streamable_http_client(url, http_client=http) as streams,
-            ClientSession(streams[0], streams[1]) as session,
-        ):
-            return await _list(session, url)
+        async with connect(url, api_key) as gateway:
+            return await gateway.openai_tools()
 
-    return anyio.run(run)
+    try:
+        tools = anyio.run(run)
+    except GatewayError as e:
+        raise CatalogError(f"catalog from the gateway: {e}") from e
+    if not tools:
+        raise CatalogError(f"the gateway at {url} lists no tools for this key's identity")
+    return [to_openai(t, url) for t in tools]

@@ -6,11 +6,13 @@ commands only (`warden --help` must stay fast).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
 import shlex
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -46,30 +48,50 @@ def data_build(
     gateway: str = typer.Option("", help="Warden gateway MCP URL; its tools/list for the key's identity"),
     api_key: str = typer.Option("", envvar="WARDEN_API_KEY", help="API key of the identity (with --gateway)"),
     jsonl: list[Path] = typer.Option([], help="user examples, OpenAI chat JSONL (repeatable)"),
-    audit: Path | None = typer.Option(None, help="JSONL export of the gateway's audit_events to mine"),
+    audit: Path | None = typer.Option(None, help="JSONL export of the audit log (`warden audit export`) to mine"),
+    audit_db: str = typer.Option("", help="the gateway's database URL (as WARDEN_DATABASE_URL) to mine, read-only"),
     audit_identity: str = typer.Option("", help="only mine this identity's calls"),
+    transcripts: Path | None = typer.Option(
+        None, help="agent transcripts (`warden agent run`; a JSONL file or a directory): mined calls' user requests"
+    ),
     synthetic: int = typer.Option(2000, help="examples over generated fake catalogs (0: none)"),
     per_catalog: int = typer.Option(200, help="examples per given catalog"),
     eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),
     split: str = typer.Option("tool", help="tool: eval tools never appear in train; example: random split"),
+    full_catalog_share: float = typer.Option(
+        0.0, min=0, max=1, help="share of calling train examples offered their whole catalog, as an agent offers it"
+    ),
+    follow_up_share: float = typer.Option(
+        0.0, min=0, max=1, help="share of single-call train examples continued with the tool's answer and a text answer"
+    ),
     seed: int = typer.Option(0, help="same seed, same files"),
 ) -> None:
-    """Synthesize, mine and validate examples; dedup; split; write atomically."""
-    from finetune import catalog, data, mine
+    """Synthesize, mine and validate examples; dedup; split; shape the train split; write atomically."""
+    from finetune import catalog, data, mine, shaping
 
-    catalogs = [catalog.from_file(p) for p in tools]
-    catalogs += [catalog.from_stdio(shlex.split(c)[0], shlex.split(c)[1:]) for c in stdio]
-    if gateway:
-        catalogs.append(catalog.from_gateway(gateway, api_key))
-    extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
-    n_user = len(extra)
-    mined_stats: dict[str, int] = {}
-    if audit is not None:
-        mined, mined_stats = mine.mine(
-            mine.read_events(audit), [t for c in catalogs for t in c], audit_identity or None, seed=seed
-        )
-        extra += mined
-    train, evals = data.build(catalogs, per_catalog, synthetic, extra, seed, eval_fraction, split == "tool")
+    try:
+        catalogs = [catalog.from_file(p) for p in tools]
+        catalogs += [catalog.from_stdio(shlex.split(c)[0], shlex.split(c)[1:]) for c in stdio]
+        if gateway:
+            catalogs.append(catalog.from_gateway(gateway, api_key))
+        extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
+        n_user = len(extra)
+        mined_stats: dict[str, int] = {}
+        if audit is not None or audit_db:
+            if not catalogs:
+                _fail("mining the audit log needs the tools' schemas: give --gateway, --tools or --stdio")
+            events = itertools.chain(
+                mine.read_events(audit) if audit is not None else [],
+                mine.read_db(audit_db, audit_identity or None) if audit_db else [],
+            )
+            requests = mine.read_requests(transcripts) if transcripts is not None else {}
+            offered = [t for c in catalogs for t in c]
+            mined, mined_stats = mine.mine(events, offered, audit_identity or None, requests, seed=seed)
+            extra += mined
+        train, evals = data.build(catalogs, per_catalog, synthetic, extra, seed, eval_fraction, split == "tool")
+        train = shaping.shape(train, evals, catalogs, seed, full_catalog_share, follow_up_share)
+    except (catalog.CatalogError, data.DataError, mine.MineError) as e:
+        _fail(str(e))
     data.write_jsonl(out / "train.jsonl", train)
     data.write_jsonl(out / "eval.jsonl", evals)
     summary = {
@@ -81,6 +103,8 @@ def data_build(
         "catalogs": len(catalogs),
         "user_examples": n_user,
         "mined": mined_stats,
+        "full_catalog_share": full_catalog_share,
+        "follow_up_share": follow_up_share,
     }
     data.write_json(out / "summary.json", summary)
     typer.echo(json.dumps(summary))
@@ -138,41 +162,89 @@ def train_cmd(
 def eval_cmd(
     run_dir: Path = typer.Option(..., help="training run directory (adapter/ and config.json)"),
     data: Path | None = typer.Option(None, help="eval JSONL (default: the run's eval_file)"),
-    limit: int = typer.Option(100, help="held-out examples to evaluate, a fixed-seed sample (0: all)"),
+    limit: int = typer.Option(200, help="held-out examples to evaluate, a fixed-seed sample (0: all)"),
     bfcl: bool = typer.Option(True, help="also run BFCL v4 (simple_python, multiple, parallel, irrelevance)"),
     bfcl_limit: int = typer.Option(50, help="entries per BFCL category, drawn with a fixed seed (0: all)"),
     base_too: bool = typer.Option(True, help="evaluate the base model too, side by side"),
-    batch_size: int = typer.Option(4, help="generation batch size (CPU: small batches pad less)"),
+    engine: str = typer.Option(
+        "auto",
+        help="who generates: vllm (the serving path: vLLM from .venv-vllm serves base + adapter on loopback), "
+        "transformers (in this process, ~10x slower on CPU), auto (vllm when installed)",
+    ),
+    batch_size: int = typer.Option(4, help="transformers generation batch size (CPU: small batches pad less)"),
     max_new_tokens: int = typer.Option(96, help="generation limit per answer (a call not started by then is none)"),
     bfcl_categories: str = typer.Option(
         ",".join(("simple_python", "multiple", "parallel", "irrelevance")), help="comma-separated BFCL v4 categories"
     ),
 ) -> None:
-    """Tool-call (AST) and irrelevance accuracy, base vs adapter; writes eval.json/.md/.png into run_dir."""
+    """Tool-call (AST) and irrelevance accuracy, base vs adapter; writes eval.json/.md/.png into run_dir.
+
+    Prompts are rendered with the model's chat template and answers parsed with the hermes parser the
+    server uses, whichever engine generates."""
     from finetune import bfcl as bfcl_mod
     from finetune import evaluate, report
     from finetune.data import read_jsonl, write_json
 
+    if engine not in ("auto", "vllm", "transformers"):
+        _fail(f"--engine must be auto, vllm or transformers, not {engine!r}")
+    if not (run_dir / "config.json").is_file() or not (run_dir / "adapter").is_dir():
+        _fail(f"{run_dir} is not a finished training run (config.json and adapter/ expected)")
     cfg = json.loads((run_dir / "config.json").read_text())
     base = Path(cfg["base"]).expanduser()
     examples = read_jsonl(data or Path(cfg["eval_file"]))
     if 0 < limit < len(examples):  # a fixed-seed sample across all eval tools, not the first few
         examples = [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), limit))]
+    cats = tuple(c for c in bfcl_categories.split(",") if c) if bfcl else ()
+    sides = ["adapter", "base"] if base_too else ["adapter"]
     results: dict = {"heldout": {}, "bfcl": {}, "n_heldout": len(examples)}
-    for which, adapter in (("adapter", run_dir / "adapter"), ("base", None)):
-        if which == "base" and not base_too:
-            continue
-        tok, model = evaluate.load_model(base, adapter)
-        results["heldout"][which] = evaluate.evaluate(model, tok, examples, max_new_tokens, batch_size)
-        if bfcl:
-            cats = tuple(c for c in bfcl_categories.split(",") if c)
-            results["bfcl"][which] = bfcl_mod.run(model, tok, cats, bfcl_limit, 0, batch_size, max_new_tokens)
-        typer.echo(f"{which}:\n{report.markdown(results)}")
+
+    def run_side(side: str, generate: evaluate.Generate, tokenizer: object) -> None:
+        results["heldout"][side] = evaluate.evaluate(generate, tokenizer, examples, max_new_tokens)
+        if cats:
+            results["bfcl"][side] = bfcl_mod.run(generate, tokenizer, cats, bfcl_limit, 0, max_new_tokens)
+        typer.echo(f"{side}:\n{report.markdown(results)}")
         write_json(run_dir / "eval.json", results)  # partial results survive an interrupted run
+
+    install = _vllm_install() if engine != "transformers" else None
+    if engine == "vllm" and install is None:
+        _fail("--engine vllm: no vLLM environment found (make setup creates .venv-vllm; or set WARDEN_VLLM_PYTHON)")
+    try:
+        if install is not None:
+            from transformers import AutoTokenizer
+
+            from finetune import serve
+
+            results["generated_by"] = "vllm"
+            tokenizer = AutoTokenizer.from_pretrained(base)
+            spec = serve.build_spec(install, base, [("adapter", run_dir / "adapter")], serve.free_port())
+            log = run_dir / "eval-vllm.log"
+            typer.echo(f"starting vLLM for {base.name} + adapter (log: {log}) ...")
+            with serve.running(spec, log, timeout_s=600) as server:
+                for side in sides:
+                    model = "adapter" if side == "adapter" else spec.served_name
+                    run_side(side, evaluate.served_generator(f"{server.url}/v1", model), tokenizer)
+        else:
+            results["generated_by"] = "transformers"
+            for side in sides:
+                tokenizer, model = evaluate.load_model(base, run_dir / "adapter" if side == "adapter" else None)
+                run_side(side, evaluate.hf_generator(model, tokenizer, batch_size), tokenizer)
+    except (evaluate.EvalError, RuntimeError) as exc:
+        _fail(f"evaluation failed: {exc}")
     write_json(run_dir / "eval.json", results)
     (run_dir / "eval.md").write_text(report.markdown(results))
     report.bar_chart(results, run_dir / "eval.png")
     typer.echo(report.markdown(results))
+
+
+def _vllm_install() -> Any:
+    """The vLLM installation (finetune.serve.VllmInstall) when there is one, else None."""
+    from finetune.serve import ServeError, find_python, probe
+    from gateway.config import Settings
+
+    try:
+        return probe(find_python(Settings().vllm_python))
+    except ServeError:
+        return None
 
 
 @finetune_app.command("export")

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -46,6 +47,13 @@ TOOL_PARSERS = {"<tool_call>": "hermes", "<|python_tag|>": "llama3_json", "[TOOL
 
 class ServeError(RuntimeError):
     """Serving cannot go on; the message says what to do."""
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """Bearer API-key authentication in front of the MCP endpoint (an ASGI middleware).
 
 Owns: turning `Authorization: Bearer <key>` into an identity name, and the 401s.
+``bearer_key`` is the one parser of that header; the HTTP routes' dependency
+(``deps.bearer_identity``) uses it too, since this middleware runs outside FastAPI's routing.
 The identity goes into the ASGI scope (`scope["state"]["identity"]`) and, for the SDK's
 stateful sessions, `scope["user"]`, so that a session can only be reused by the
 identity that opened it.
@@ -40,12 +42,12 @@ class BearerKeyMiddleware:
                 "Operators create keys with `warden identity add NAME`.",
             )
             return
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
+        key = bearer_key(header)
+        if key is None:
             await _unauthorized(send, "invalid_request", "the Authorization header must be 'Bearer <key>'")
             return
         try:
-            name = await anyio.to_thread.run_sync(self.authenticate, key.strip())
+            name = await anyio.to_thread.run_sync(self.authenticate, key)
         except Exception:  # boundary: the identity store failing must reject, never admit
             await _send_json(send, 503, {"error": "unavailable", "message": "identity store unavailable; try again"})
             return
@@ -55,6 +57,14 @@ class BearerKeyMiddleware:
         scope.setdefault("state", {})["identity"] = name
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=name, scopes=[]))
         await self.app(scope, receive, send)
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an ``Authorization`` header value ``Bearer <key>``; None when absent or not that shape."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
 
 
 def identity_from_scope(scope: Scope) -> str | None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, HTTPException, Request
 
+from gateway.auth import bearer_key
 from gateway.state import GatewayState
 
 
@@ -21,13 +22,13 @@ GatewayDep = Annotated[GatewayState, Depends(get_gateway)]
 
 async def bearer_identity(request: Request, gateway: GatewayDep) -> str:
     """The identity owning the request's bearer API key; 401 without a valid key."""
-    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = bearer_key(request.headers.get("authorization"))
+    if key is None:
         raise HTTPException(
             401, "no API key: send 'Authorization: Bearer <key>'", headers={"WWW-Authenticate": "Bearer"}
         )
     try:
-        name = await anyio.to_thread.run_sync(gateway.identities.authenticate, key.strip())
+        name = await anyio.to_thread.run_sync(gateway.identities.authenticate, key)
     except Exception as exc:  # boundary: the identity store failing must reject, never admit
         raise HTTPException(503, "identity store unavailable; try again") from exc
     if name is None:
@@ -40,7 +41,7 @@ def require_role(role: str) -> Callable[..., Awaitable[str]]:
 
     async def holder(gateway: GatewayDep, name: Annotated[str, Depends(bearer_identity)]) -> str:
         if role not in gateway.policies.current.roles_of(name):
-            raise HTTPException(403, f"identity {name!r} lacks the {role!r} role in the policy files")
+            raise HTTPException(403, f"identity {name!r} does not hold the {role!r} role in the policy files")
         return name
 
     return holder

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,15 +30,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from finetune.serve import free_port
+
 DEMO_IDENTITIES = ("research-agent", "ops-agent", "alice")
 
 console = Console(width=None if Console().is_terminal else 140)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prepare_repository(path: Path) -> None:
@@ -210,7 +205,7 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
     database_url = f"sqlite:///{workdir / 'warden.db'}"
     keys = ensure_keys(database_url, workdir / "keys.json")
     start_seq = last_seq(database_url)
-    port, vllm_port = _free_port(), _free_port()
+    port, vllm_port = free_port(), free_port()
     env = {
         **os.environ,
         "WARDEN_DATABASE_URL": database_url,

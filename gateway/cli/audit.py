@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TextIO
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -40,7 +41,7 @@ from gateway.audit_query import (
     query_events,
 )
 from gateway.audit_verify import VerifyReport, verify
-from gateway.checkpoints import audit_keys, new_signing_key
+from gateway.checkpoints import Signer, audit_keys, new_signing_key
 from gateway.config import Settings
 from gateway.db import create_db_engine
 
@@ -48,23 +49,24 @@ app = typer.Typer(help="Query, export, count, verify and prune the audit log.", 
 
 TableFormat = Literal["table", "json", "jsonl", "csv"]
 
-Identity = Annotated[str | None, typer.Option("--identity", help="Who called (exact).")]
-Server = Annotated[str | None, typer.Option("--server", help="Upstream server (exact).")]
-Tool = Annotated[str | None, typer.Option("--tool", help="Upstream tool, without the server (exact).")]
+# The filter options: each is named after the ``EventFilter`` field it sets (see ``_filter``).
+IdentityOpt = Annotated[str | None, typer.Option("--identity", help="Who called (exact).")]
+ServerOpt = Annotated[str | None, typer.Option("--server", help="Upstream server (exact).")]
+ToolOpt = Annotated[str | None, typer.Option("--tool", help="Upstream tool, without the server (exact).")]
 EffectOpt = Annotated[str | None, typer.Option("--effect", help="allow | deny | approve.")]
 OutcomeOpt = Annotated[
     str | None, typer.Option("--outcome", help="ok | tool_error | upstream_error | timeout | denied | ...")
 ]
 PhaseOpt = Annotated[str | None, typer.Option("--phase", help="decision | outcome.")]
-CallId = Annotated[str | None, typer.Option("--call-id", help="Events of one call.")]
-RuleId = Annotated[str | None, typer.Option("--rule-id", help="A policy rule id behind the decision.")]
-ApprovalId = Annotated[str | None, typer.Option("--approval-id", help="Events of one approval.")]
+CallIdOpt = Annotated[str | None, typer.Option("--call-id", help="Events of one call.")]
+RuleIdOpt = Annotated[str | None, typer.Option("--rule-id", help="A policy rule id behind the decision.")]
+ApprovalIdOpt = Annotated[str | None, typer.Option("--approval-id", help="Events of one approval.")]
 ApprovalStateOpt = Annotated[
     str | None, typer.Option("--approval-state", help="pending | approved | denied | expired | consumed.")
 ]
-Since = Annotated[str | None, typer.Option("--since", help="At or after this time (ISO 8601; no zone = UTC).")]
-Until = Annotated[str | None, typer.Option("--until", help="Before this time (ISO 8601; no zone = UTC).")]
-Text = Annotated[str | None, typer.Option("--text", help="Substring of the (redacted) arguments.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="At or after this time (ISO 8601; no zone = UTC).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this time (ISO 8601; no zone = UTC).")]
+TextOpt = Annotated[str | None, typer.Option("--text", help="Substring of the (redacted) arguments.")]
 
 
 def _console() -> Console:
@@ -87,6 +89,15 @@ def _settings() -> Settings:
         raise _fail(f"invalid settings: {exc}", 2) from None
 
 
+def _audit_keys(settings: Settings) -> tuple[Signer | None, Ed25519PublicKey | None]:
+    """The checkpoint signer and verifying key from the settings; a bad key exits 2."""
+    signing_key = settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None
+    try:
+        return audit_keys(signing_key, settings.audit_public_key)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+
+
 @contextmanager
 def _engine() -> Iterator[Engine]:
     engine = create_db_engine(_settings().database_url)
@@ -98,10 +109,12 @@ def _engine() -> Iterator[Engine]:
         engine.dispose()
 
 
-def _filter(**values: Any) -> EventFilter:
-    """An ``EventFilter`` from option values; a bad value exits 2 naming its option."""
+def _filter(options: dict[str, Any]) -> EventFilter:
+    """The ``EventFilter`` set by a command's options (pass ``locals()`` first thing in the command:
+    its parameters). Options named after a filter field set it; a bad value exits 2 naming its option."""
+    values = {name: options[name] for name in EventFilter.model_fields if options.get(name) is not None}
     try:
-        return EventFilter.model_validate({name: value for name, value in values.items() if value is not None})
+        return EventFilter.model_validate(values)
     except ValidationError as exc:
         problems = [f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()]
         raise _fail("; ".join(problems), 2) from None
@@ -134,29 +147,26 @@ def _write(lines: Iterator[str], out: TextIO) -> int:
 
 @app.command("query")
 def query(
-    identity: Identity = None,
-    server: Server = None,
-    tool: Tool = None,
+    identity: IdentityOpt = None,
+    server: ServerOpt = None,
+    tool: ToolOpt = None,
     effect: EffectOpt = None,
     outcome: OutcomeOpt = None,
     phase: PhaseOpt = None,
-    call_id: CallId = None,
-    rule_id: RuleId = None,
-    approval_id: ApprovalId = None,
+    call_id: CallIdOpt = None,
+    rule_id: RuleIdOpt = None,
+    approval_id: ApprovalIdOpt = None,
     approval_state: ApprovalStateOpt = None,
-    since: Since = None,
-    until: Until = None,
-    text: Text = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    text: TextOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Events per page.")] = 50,
     cursor: Annotated[int | None, typer.Option(min=0, help="next cursor printed by the previous page.")] = None,
     order: Annotated[str, typer.Option(help="asc (oldest first) | desc (newest first).")] = "asc",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json | jsonl | csv.")] = "table",
 ) -> None:
     """One page of matching events."""
-    where = _filter(
-        identity=identity, server=server, tool=tool, effect=effect, outcome=outcome, phase=phase, call_id=call_id,
-        rule_id=rule_id, approval_id=approval_id, approval_state=approval_state, since=since, until=until, text=text,
-    )  # fmt: skip
+    where = _filter(locals())
     if order not in ("asc", "desc"):
         raise _fail("--order: must be asc or desc", 2)
     if fmt not in ("table", "json", "jsonl", "csv"):
@@ -198,24 +208,21 @@ def show(
 
 @app.command("export")
 def export(
-    since: Since = None,
-    until: Until = None,
-    identity: Identity = None,
-    server: Server = None,
-    tool: Tool = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    identity: IdentityOpt = None,
+    server: ServerOpt = None,
+    tool: ToolOpt = None,
     effect: EffectOpt = None,
     outcome: OutcomeOpt = None,
-    rule_id: RuleId = None,
+    rule_id: RuleIdOpt = None,
     approval_state: ApprovalStateOpt = None,
-    text: Text = None,
+    text: TextOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl | csv.")] = "jsonl",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
 ) -> None:
     """Every matching event, oldest first, written as it is read (constant memory)."""
-    where = _filter(
-        since=since, until=until, identity=identity, server=server, tool=tool, effect=effect, outcome=outcome,
-        rule_id=rule_id, approval_state=approval_state, text=text,
-    )  # fmt: skip
+    where = _filter(locals())
     if fmt not in ("jsonl", "csv"):
         raise _fail("--format: must be jsonl or csv", 2)
     with _engine() as engine:
@@ -234,19 +241,17 @@ def stats(
     by: Annotated[
         list[str] | None, typer.Option("--by", help="identity | server | tool | effect | outcome | phase.")
     ] = None,
-    since: Since = None,
-    until: Until = None,
-    identity: Identity = None,
-    server: Server = None,
-    tool: Tool = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    identity: IdentityOpt = None,
+    server: ServerOpt = None,
+    tool: ToolOpt = None,
     effect: EffectOpt = None,
     outcome: OutcomeOpt = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json | csv.")] = "table",
 ) -> None:
     """Events and distinct calls per identity / tool / effect ... over a range."""
-    where = _filter(
-        since=since, until=until, identity=identity, server=server, tool=tool, effect=effect, outcome=outcome
-    )
+    where = _filter(locals())
     dimensions = by or ["identity", "tool", "effect"]
     allowed = ("identity", "server", "tool", "effect", "outcome", "phase")
     unknown = [d for d in dimensions if d not in allowed]
@@ -282,13 +287,7 @@ def verify_command(
     Exit status 0 when the log verifies, 1 when it is damaged (or unreadable).
     """
     settings = _settings()
-    try:
-        _signer, public = audit_keys(
-            settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None,
-            settings.audit_public_key,
-        )
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+    _signer, public = _audit_keys(settings)
     engine = create_db_engine(settings.database_url)
     try:
         report = verify(engine, public)
@@ -347,16 +346,9 @@ def prune_command(
 
     Refuses when the part to delete does not verify, and without audit_signing_key.
     """
-    cutoff = _filter(since=before).since
+    cutoff = _filter({"since": before}).since
     assert cutoff is not None
-    settings = _settings()
-    try:
-        signer, _public = audit_keys(
-            settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None,
-            settings.audit_public_key,
-        )
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+    signer, _public = _audit_keys(_settings())
     if signer is None:
         raise _fail("prune needs audit_signing_key: an unsigned anchor cannot prove the deletion was a prune", 2)
     if not yes:

@@ -17,12 +17,12 @@ from typing import Annotated, Any
 
 import anyio
 import httpx
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
 from finetune.registry import AdapterRegistry, promotion_problem
 from finetune.serve import LOOPBACK, ServeError, load_adapter, served_models
 from gateway.adapters_model import AdapterPublic
-from gateway.deps import GatewayDep
+from gateway.deps import GatewayDep, require_role
 from gateway.types import AuditEvent, Effect, Outcome
 
 ADMIN_ROLE = "admin"
@@ -30,24 +30,8 @@ ADMIN_ROLE = "admin"
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-async def admin_identity(gateway: GatewayDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The caller's identity name, when its key is valid and it holds the admin role."""
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise HTTPException(
-            401,
-            "send 'Authorization: Bearer <key>' (an identity with the admin role)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    name = await anyio.to_thread.run_sync(gateway.identities.authenticate, key.strip())
-    if name is None:
-        raise HTTPException(401, "the API key is not valid or has been revoked", headers={"WWW-Authenticate": "Bearer"})
-    if ADMIN_ROLE not in gateway.policies.current.roles_of(name):
-        raise HTTPException(403, f"identity {name!r} does not hold the {ADMIN_ROLE!r} role")
-    return name
-
-
-AdminDep = Annotated[str, Depends(admin_identity)]
+AdminDep = Annotated[str, Depends(require_role(ADMIN_ROLE))]
+"""An identity with the ``admin`` role: only admins list and promote adapters."""
 
 
 @router.get("/adapters")

@@ -1,6 +1,16 @@
-"""The AST metric against hand-checked cases."""
+"""The AST metric against hand-checked cases; eval through a real vLLM agrees with the server's parsing."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
 
 from finetune import bfcl, evaluate
+from finetune.serve import VllmServer
+from finetune.toolcall_parse import parse
+from tests.finetune.vllm_harness import ADAPTER_NAME, examples
 
 TOOLS = {
     "book_hotel": {
@@ -71,3 +81,36 @@ def test_bfcl_matcher_hand_checked_cases() -> None:
     assert not bfcl.score(_call('{"base": 10, "height": 5, "color": "red"}', "calculate_triangle_area"), answer)
     assert not bfcl.score("The area is 25.", answer)
     assert bfcl.score("I cannot help with that.", [])
+
+
+@pytest.mark.slow
+def test_served_eval_matches_the_servers_own_tool_parsing(
+    vllm: VllmServer, base_model: Path, gateway_time_tools: list[dict[str, Any]]
+) -> None:
+    """Eval through a real vLLM: the adapter beats the base, and every answer the eval scored parses to
+    the same calls vLLM's own chat endpoint (template + hermes parser) returns for the same request."""
+    from transformers import AutoTokenizer
+
+    held_out = [{**ex, "messages": ex["messages"][:2]} for ex in examples(gateway_time_tools, 6, seed=7)]
+    tokenizer = AutoTokenizer.from_pretrained(base_model)
+    url = f"{vllm.url}/v1"
+    adapter = evaluate.evaluate(evaluate.served_generator(url, ADAPTER_NAME), tokenizer, held_out, 64)
+    base = evaluate.evaluate(evaluate.served_generator(url, base_model.name), tokenizer, held_out, 64)
+    assert adapter["n_call"] == 6 and adapter["tool_call_accuracy"] >= 5 / 6, adapter["rows"]
+    assert base["tool_call_accuracy"] < adapter["tool_call_accuracy"]
+    for ex, row in zip(held_out[:3], adapter["rows"][:3], strict=True):
+        body = {"model": ADAPTER_NAME, "messages": ex["messages"][:1], "tools": ex["tools"], "temperature": 0}
+        answer = httpx.post(f"{url}/chat/completions", json={**body, "max_tokens": 64}, timeout=120).json()
+        served = [
+            (c["function"]["name"], json.loads(c["function"]["arguments"]))
+            for c in answer["choices"][0]["message"].get("tool_calls") or []
+        ]
+        ours = [(c.name, c.arguments_obj()) for c in parse(row["output"]).calls]
+        assert ours == served
+
+
+@pytest.mark.slow
+def test_served_eval_names_a_model_the_server_does_not_have(vllm: VllmServer) -> None:
+    generate = evaluate.served_generator(f"{vllm.url}/v1", "no-such-adapter")
+    with pytest.raises(evaluate.EvalError, match=r"no-such-adapter.*404"):
+        generate(["hello"], 4)

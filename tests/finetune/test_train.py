@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
 from finetune import data, export, synth
 from finetune.config import TrainConfig, load
 from finetune.train import train
+from warden import cli
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +75,25 @@ def test_export_adapter_with_model_card_and_merged_model(run: tuple[TrainConfig,
     merged = export.export_merged(Path(cfg.base), Path(cfg.run_dir) / "adapter", tmp_path / "merged")
     assert (merged / "model.safetensors").is_file() and (merged / "chat_template.jinja").is_file()
     assert not list(tmp_path.glob(".*"))  # no temp directories left behind
+
+
+def test_eval_command_writes_base_vs_adapter_results(run: tuple[TrainConfig, dict]) -> None:
+    """`warden finetune eval` end to end on a trained run: JSON, markdown table and bar chart."""
+    cfg, _ = run
+    run_dir = Path(cfg.run_dir)
+    args = ["--run-dir", str(run_dir), "--engine", "transformers", "--limit", "2", "--max-new-tokens", "24"]
+    args += ["--bfcl-limit", "1", "--bfcl-categories", "simple_python,irrelevance"]
+    done = CliRunner().invoke(cli.app, ["finetune", "eval", *args])
+    assert done.exit_code == 0, done.output
+    results = json.loads((run_dir / "eval.json").read_text())
+    assert results["generated_by"] == "transformers" and results["n_heldout"] == 2
+    for side in ("base", "adapter"):
+        assert results["heldout"][side]["n_call"] == 2 and len(results["heldout"][side]["rows"]) == 2
+        assert set(results["bfcl"][side]) == {"simple_python", "irrelevance"}
+    assert "| held-out tool call accuracy |" in (run_dir / "eval.md").read_text()
+    assert (run_dir / "eval.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_command_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    done = CliRunner().invoke(cli.app, ["finetune", "eval", "--run-dir", str(tmp_path), "--engine", "transformers"])
+    assert done.exit_code == 1 and "is not a finished training run" in done.output

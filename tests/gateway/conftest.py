@@ -1,7 +1,8 @@
 """Database fixtures for gateway tests: one test body, run on SQLite and on PostgreSQL.
 
 ``database_url`` is parametrized over both backends (test ids ``[sqlite]`` and
-``[postgresql]``); ``engine`` is a migrated engine on it. The PostgreSQL server is a
+``[postgresql]``); ``engine`` is a migrated engine on it. ``sqlite_engine`` is a migrated
+engine on the SQLite file ``sqlite_path`` alone, for tests that read the file itself. The PostgreSQL server is a
 throwaway cluster started once per session (``initdb`` into a temporary directory,
 ``pg_ctl start`` on a free loopback port with its socket in that directory, run as the
 ``postgres`` user when the tests run as root) and stopped at the end. Each test gets a
@@ -10,7 +11,9 @@ fresh database cloned from a migrated template.
 Missing PostgreSQL binaries FAIL the PostgreSQL tests, they are never skipped:
 install them with ``apt-get install postgresql``.
 
-Only database fixtures live here.
+Besides the database fixtures, only what several test modules share lives here: ``notes``, a
+notes upstream process per module, and ``approvals_gateway``, which starts gateways on the
+approval flow tests' policy (tests/gateway/approvals_harness.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +35,8 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.db import create_db_engine, migrate
+from tests.gateway.approvals_harness import FAST, POLICY, StartGateway
+from tests.gateway.harness import Gateway, NotesUpstream, run_gateway, run_notes_upstream, upstreams_yaml
 
 BACKENDS = ("sqlite", "postgresql")
 _TEMPLATE = "warden_template"
@@ -139,3 +145,38 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = create_db_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """Where ``sqlite_engine`` keeps its database file."""
+    return tmp_path / "warden.db"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_path: Path) -> Iterator[Engine]:
+    """A migrated engine on a fresh SQLite file (``sqlite_path``)."""
+    engine = create_db_engine(f"sqlite:///{sqlite_path}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotesUpstream]:
+    """The notes upstream (a Streamable HTTP MCP server), one process per test module."""
+    with run_notes_upstream(tmp_path_factory.mktemp("notes")) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def approvals_gateway(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> StartGateway:
+    """Starts gateways on the approvals policy in front of this module's ``notes`` upstream."""
+    policy_dir = tmp_path_factory.mktemp("approval-policy")
+    (policy_dir / "policy.yaml").write_text(POLICY)
+
+    def start(identities: list[str], **env: str) -> AbstractContextManager[Gateway]:
+        tmp = tmp_path_factory.mktemp("gw")
+        return run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), identities, **{**FAST, **env})
+
+    return start

@@ -216,3 +216,17 @@ async def connect(
 
 def text_of(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+def rows(gw: Gateway, sql: str, **params: object) -> list[dict[str, Any]]:
+    """The rows of one SQL query on the gateway's database, as dicts."""
+    from sqlalchemy import text
+
+    from gateway.db import create_db_engine
+
+    engine = create_db_engine(gw.database_url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gateway.approvals import ApprovalStore, ApprovalStoreError
-from gateway.db import create_db_engine, migrate
 from gateway.redact import REDACTED, redact
 from gateway.types import Decision, Identity, ToolCall
 
@@ -19,21 +17,8 @@ SECRET = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "approvals.db"
-
-
-@pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{db_path}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(engine: Engine) -> ApprovalStore:
-    return ApprovalStore(engine)
+def store(sqlite_engine: Engine) -> ApprovalStore:
+    return ApprovalStore(sqlite_engine)
 
 
 def make_call(call_id: str = "call-1") -> ToolCall:
@@ -70,19 +55,19 @@ def test_get_reads_back_what_was_created(store: ApprovalStore) -> None:
     assert store.get("apr_doesnotexist") is None
 
 
-def test_stored_arguments_are_redacted(store: ApprovalStore, db_path: Path) -> None:
+def test_stored_arguments_are_redacted(store: ApprovalStore, sqlite_path: Path) -> None:
     call = make_call()
     approval = store.create(call, IDENTITY, DECISION, redact(call.arguments, frozenset({"ssn"})), ttl_s=60)
     assert approval.arguments == (f'{{"content":"key is {REDACTED}","path":"/notes/q3.md","ssn":"{REDACTED}"}}')
-    raw = sqlite3.connect(db_path)
+    raw = sqlite3.connect(sqlite_path)
     dump = "\n".join(raw.iterdump())
     raw.close()
     assert SECRET not in dump and "123-45-6789" not in dump
 
 
-def test_list_pending_skips_decided_and_expired_approvals(store: ApprovalStore, engine: Engine) -> None:
+def test_list_pending_skips_decided_and_expired_approvals(store: ApprovalStore, sqlite_engine: Engine) -> None:
     ids = [store.create(make_call(f"call-{n}"), IDENTITY, DECISION, {}, ttl_s=600).id for n in range(4)]
-    with engine.begin() as conn:
+    with sqlite_engine.begin() as conn:
         conn.execute(text("UPDATE approvals SET state = 'denied' WHERE id = :id"), {"id": ids[1]})
         conn.execute(
             text("UPDATE approvals SET expires_at = '2000-01-01 00:00:00.000000' WHERE id = :id"), {"id": ids[2]}
@@ -95,8 +80,8 @@ def test_ttl_must_be_positive(store: ApprovalStore) -> None:
         store.create(make_call(), IDENTITY, DECISION, {}, ttl_s=0)
 
 
-def test_database_failures_raise_approval_store_error(store: ApprovalStore, engine: Engine) -> None:
-    with engine.begin() as conn:
+def test_database_failures_raise_approval_store_error(store: ApprovalStore, sqlite_engine: Engine) -> None:
+    with sqlite_engine.begin() as conn:
         conn.execute(text("DROP TABLE approvals"))
     with pytest.raises(ApprovalStoreError):
         store.create(make_call(), IDENTITY, DECISION, {}, ttl_s=60)

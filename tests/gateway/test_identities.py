@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from gateway.db import create_db_engine, migrate
 from gateway.identities import KEY_PATTERN, IdentityStore, hash_key
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "identities.db"
-
-
-@pytest.fixture
-def engine(db_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{db_path}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(engine: Engine) -> IdentityStore:
-    return IdentityStore(engine)
+def store(sqlite_engine: Engine) -> IdentityStore:
+    return IdentityStore(sqlite_engine)
 
 
 def test_created_key_has_the_documented_format_and_authenticates(store: IdentityStore) -> None:
@@ -41,9 +26,9 @@ def test_created_key_has_the_documented_format_and_authenticates(store: Identity
     assert store.authenticate(key) == "reader-agent"
 
 
-def test_only_the_hash_of_a_key_is_stored(store: IdentityStore, db_path: Path) -> None:
+def test_only_the_hash_of_a_key_is_stored(store: IdentityStore, sqlite_path: Path) -> None:
     _, key = store.create("alice")
-    raw = sqlite3.connect(db_path)
+    raw = sqlite3.connect(sqlite_path)
     dump = "\n".join(raw.iterdump())
     raw.close()
     assert key not in dump

@@ -19,8 +19,8 @@ from tests.gateway.harness import (
     NotesUpstream,
     connect,
     fixture_policy_dir,
+    rows,
     run_gateway,
-    run_notes_upstream,
     text_of,
     upstreams_yaml,
     wait_until,
@@ -32,12 +32,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def notes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotesUpstream]:
-    with run_notes_upstream(tmp_path_factory.mktemp("notes")) as upstream:
-        yield upstream
-
-
-@pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("gateway")
     policy_dir = fixture_policy_dir(tmp)
@@ -46,13 +40,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterat
 
 
 def audit_rows(gw: Gateway, where: str = "1=1", **params: object) -> list[dict[str, object]]:
-    engine = create_db_engine(gw.database_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT * FROM audit_events WHERE {where} ORDER BY seq"), params)
-            return [dict(r._mapping) for r in rows]
-    finally:
-        engine.dispose()
+    return rows(gw, f"SELECT * FROM audit_events WHERE {where} ORDER BY seq", **params)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

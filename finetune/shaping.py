@@ -1,0 +1,97 @@
+"""Shaping train examples toward what an agent sees at run time.
+
+Synthesized and mined examples offer a few tools and end at the call. An agent behind the gateway
+(agent/loop.py) offers its model the identity's whole catalog, and after a call it reads the tool's
+answer (a result, or the gateway's denial or pending approval) and must then stop calling and answer
+in text. Two shapings make train examples look like that:
+- `widen`: some examples are offered the whole catalog their tools come from;
+- `follow_ups`: some single-call examples are continued with the tool's answer and a text answer.
+
+Train split only (`shape`): eval examples stay as built, and a tool that only eval examples offer is
+never added to a train example. Deterministic for a `random.Random`; every shaped example is valid
+(finetune.data.validate). Never reads or writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from finetune.synth import Example, Tool
+
+_REFUSALS = [
+    ("denied by policy (rule deny-{tool}): this call is not allowed through the gateway", "the gateway denied it"),
+    ("approval required: apr_{id} (rule approve-{tool}: a person must approve this call)", "it waits for approval"),
+]
+"""Tool answers an agent reads when the gateway refuses a call (as the agent reports them), and why."""
+
+REFUSAL_SHARE = 0.3
+"""Share of follow-ups whose tool answer is a refusal rather than a result."""
+
+
+def _names(tools: list[Tool]) -> set[str]:
+    return {t["function"]["name"] for t in tools}
+
+
+def widen(examples: list[Example], catalogs: list[list[Tool]], rng: random.Random, share: float) -> list[Example]:
+    """About `share` of the examples that end in calls and whose offered tools all come from one catalog
+    are offered that whole catalog instead: the agent offers everything the gateway lists for its
+    identity, so some training prompts must look like that. The others are returned unchanged, in order.
+
+    An example answered in text is never widened: its request may be for a tool it was deliberately not
+    offered (finetune.synth's irrelevant requests), which the whole catalog would offer again.
+    """
+    out = []
+    for ex in examples:
+        names = _names(ex.get("tools") or []) if ex["messages"][-1].get("tool_calls") else set()
+        full = next((c for c in catalogs if names and names <= _names(c)), None)
+        out.append({**ex, "tools": full} if full is not None and rng.random() < share else ex)
+    return out
+
+
+def follow_ups(examples: list[Example], rng: random.Random, share: float) -> list[Example]:
+    """New examples: about `share` of the single-call examples continued past the call with the tool's
+    answer (a result, or the gateway's denial or pending approval as the agent reports it) and a short
+    text answer. An agent needs both halves: call, then stop calling and answer."""
+    out = []
+    for ex in examples:
+        last = ex["messages"][-1]
+        if len(last.get("tool_calls") or []) != 1 or rng.random() >= share:
+            continue
+        fn = last["tool_calls"][0]["function"]
+        name, args = fn["name"], json.loads(fn["arguments"])
+        if rng.random() < REFUSAL_SHARE:
+            template, why = rng.choice(_REFUSALS)
+            result = "error: " + template.format(tool=name.split("__")[-1], id=rng.randrange(10**6))
+            answer = f"I could not do that: {why} ({result.removeprefix('error: ').split(':')[0]})."
+        else:
+            result = json.dumps({"ok": True, **args}, ensure_ascii=False)
+            answer = f"Done: {name} answered {result}"
+        turns = [{"role": "tool", "content": result}, {"role": "assistant", "content": answer}]
+        out.append({**ex, "messages": [*ex["messages"], *turns]})
+    return out
+
+
+def shape(
+    train: list[Example],
+    evals: list[Example],
+    catalogs: list[list[Tool]],
+    seed: int,
+    full_catalog_share: float,
+    follow_up_share: float,
+) -> list[Example]:
+    """The train examples widened, plus their follow-ups (both shares 0: `train` unchanged).
+
+    Widening offers a catalog without the tools that only eval examples offer, so a split by tool
+    keeps its eval tools unseen in train.
+    """
+    for share, option in ((full_catalog_share, "full_catalog_share"), (follow_up_share, "follow_up_share")):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{option} must be between 0 and 1, not {share}")
+    held_out = _names([t for ex in evals for t in ex.get("tools") or []]) - _names(
+        [t for ex in train for t in ex.get("tools") or []]
+    )
+    visible = [[t for t in c if t["function"]["name"] not in held_out] for c in catalogs]
+    rng = random.Random(seed)
+    widened = widen(train, visible, rng, full_catalog_share)
+    return widened + follow_ups(widened, rng, follow_up_share)

@@ -12,11 +12,14 @@ import os
 import random
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from finetune.base_model import DEFAULT_CACHE
+
+if TYPE_CHECKING:
+    from finetune.serve import VllmInstall
 
 model_app = typer.Typer(help="Prepare base models.", no_args_is_help=True)
 finetune_app = typer.Typer(help="Build data, train, evaluate and export LoRA adapters.", no_args_is_help=True)
@@ -236,8 +239,8 @@ def eval_cmd(
     typer.echo(report.markdown(results))
 
 
-def _vllm_install() -> Any:
-    """The vLLM installation (finetune.serve.VllmInstall) when there is one, else None."""
+def _vllm_install() -> VllmInstall | None:
+    """The vLLM installation when there is one, else None."""
     from finetune.serve import ServeError, find_python, probe
     from gateway.config import Settings
 

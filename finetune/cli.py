@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shlex
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,16 +150,24 @@ def train_cmd(
     max_steps: int | None = typer.Option(None, help="override max_steps"),
     help_config: bool = typer.Option(False, "--help-config", help="print every config field with its help"),
 ) -> None:
-    """LoRA-train on the config's data; writes adapter, metrics, loss curve into run_dir."""
+    """LoRA-train on the config's data; writes adapter, metrics, loss curve into run_dir.
+
+    `max_minutes` counts from here: loading torch and the model, training, the final eval loss and saving."""
+    started = time.monotonic()
     from finetune.config import help_lines, load
 
     if help_config:
         typer.echo("\n".join(help_lines()))
         return
+    from finetune.precision import PrecisionError
     from finetune.train import train
 
     cfg = load(config, {"run_dir": run_dir, "max_steps": max_steps})
-    typer.echo(json.dumps(train(cfg, resume=resume)))
+    try:
+        metrics = train(cfg, resume=resume, started=started)
+    except PrecisionError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(metrics))
 
 
 @finetune_app.command("eval")

@@ -32,7 +32,11 @@ class TrainConfig:
     batch_size: int = _f(8, "examples per micro-batch (per device)")
     grad_accum: int = _f(1, "micro-batches per optimizer step")
     max_steps: int = _f(200, "optimizer steps; the LR schedule spans them")
-    max_minutes: float = _f(0.0, "stop after this much training wall time (0: no limit)")
+    max_minutes: float = _f(
+        0.0,
+        "wall-time budget of the whole command: setup, steps, the final eval loss and saving all fit in it "
+        "(no step or eval batch starts that the measured rate says cannot finish; 0: no limit)",
+    )
     lr: float = _f(2e-4, "peak learning rate")
     lr_schedule: str = _f("cosine", "cosine | linear | constant (all with warmup)")
     warmup_steps: int = _f(10, "linear warmup steps")
@@ -42,7 +46,13 @@ class TrainConfig:
     lora_alpha: int = _f(32, "LoRA scaling numerator (scale = alpha / r)")
     lora_dropout: float = _f(0.05, "dropout on the LoRA input")
     lora_targets: list[str] = _f(["q_proj", "k_proj", "v_proj", "o_proj"], "module names that get LoRA")  # noqa: RUF009
-    precision: str = _f("bf16", "bf16: bf16 autocast (GPU: bf16 base weights too), LoRA weights fp32; fp32: plain")
+    precision: str = _f(
+        "auto",
+        "auto: bf16 where the device computes it natively (CUDA with bf16; CPUs with avx512_bf16/amx_bf16 that "
+        "oneDNN uses), else fp32 | bf16: bf16 autocast (GPU: bf16 base weights too), LoRA weights fp32; refused on "
+        "a CPU without native bf16 (~80x slower there) unless force_precision | fp32: plain",
+    )
+    force_precision: bool = _f(False, "run `precision: bf16` even on a CPU without native bf16 (very slow)")
     group_by_length: bool = _f(True, "batch examples of similar length together (less padding)")
     eval_every: int = _f(50, "optimizer steps between eval-loss runs (0: only at the end)")
     eval_max_examples: int = _f(64, "eval-loss subset size")

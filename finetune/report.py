@@ -1,4 +1,5 @@
-"""Eval results side by side: a markdown table and a bar-chart PNG (base vs adapter)."""
+"""Results as people read them: eval results side by side (a markdown table and a bar-chart PNG, base vs
+adapter) and a training run's loss curve (PNG)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,27 @@ def bar_chart(results: dict[str, Any], path: Path) -> None:
     ax.set_xticks(list(xs), [m for m, _, _ in data], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def loss_curve(history: list[dict[str, Any]], path: Path) -> None:
+    """Train loss per step and eval-loss points, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    tr = [h for h in history if "loss" in h]
+    ev = [h for h in history if h.get("eval_loss") is not None]
+    ax.plot([h["step"] for h in tr], [h["loss"] for h in tr], label="train loss")
+    if ev:
+        ax.plot([h["step"] for h in ev], [h["eval_loss"] for h in ev], "o-", label="eval loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per supervised token")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

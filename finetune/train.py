@@ -50,6 +50,12 @@ EVAL_RESERVE_SHARE = 0.1
 """Share of the budget the loop leaves for the final eval loss (at most what the whole eval needs)."""
 EVAL_PER_TRAIN_TOKEN = 0.5
 """Until an eval batch was measured: an eval token costs this much of a training token (forward only)."""
+PROBE_TOKENS = 64
+"""Before the first step of a time-capped run: a forward pass over this many tokens of each sequence of
+the first micro-batch measures the machine (an AVX2-only CPU in bf16 takes minutes for a step)."""
+STEP_PER_FORWARD = 2.5
+"""A LoRA step costs about this many forward passes (the frozen base needs input gradients only, ~1
+forward; LoRA's own and the optimizer's share is small): 2 plus a margin."""
 
 
 @dataclass
@@ -263,6 +269,8 @@ def loop(s: Session) -> None:
     s.model.train()
     while s.step < s.cfg.max_steps:
         micro = [collate([s.train_items[i] for i in next(stream)], s.pad_id, s.device) for _ in range(s.cfg.grad_accum)]
+        if s.budget.limited and not s.step_rate.measured:
+            probe_rate(s, micro[0])
         reason = step_cannot_fit(s, sum(b["input_ids"].numel() for b in micro))
         if agreed(s, reason is not None):
             s.stop_reason = reason or "another rank's budget ran out"
@@ -292,6 +300,22 @@ def finish_reserve(s: Session) -> float:
     eval_tokens = sum(len(t.input_ids) for t in s.eval_items)
     rate = s.eval_rate.per_token() or (s.step_rate.per_token() or 0.0) * EVAL_PER_TRAIN_TOKEN
     return FINISH_RESERVE_S + min(rate * eval_tokens, EVAL_RESERVE_SHARE * s.budget.seconds)
+
+
+@torch.no_grad()
+def probe_rate(s: Session, batch: dict[str, torch.Tensor]) -> None:
+    """Measure seconds per token with a short forward pass (the LM head at every position: an
+    overestimate), after one to warm up, so that the first step is estimated too."""
+    cut = {k: v[:, :PROBE_TOKENS] for k, v in batch.items()}
+    cut["supervised"] = torch.ones_like(cut["supervised"])
+    with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.bf16):
+        s.loss_fn(**cut)  # the first call pays one-time costs (measured up to 2x the second)
+        t0 = time.perf_counter()
+        s.loss_fn(**cut)
+    dt, tokens = time.perf_counter() - t0, cut["input_ids"].numel()
+    s.eval_rate.add(tokens, dt)
+    s.step_rate.add(tokens, dt * STEP_PER_FORWARD)
+    log.info("measured %.2f ms/token in a forward pass (%s, %d tokens)", dt / tokens * 1000, s.precision.value, tokens)
 
 
 def step_cannot_fit(s: Session, tokens: int) -> str | None:

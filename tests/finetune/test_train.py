@@ -1,7 +1,9 @@
-"""A few real training steps on the real base model: the LoRA weights change and the loss falls."""
+"""A few real training steps on the real base model: the LoRA weights change and the loss falls; the
+precision follows the (injected) machine; a time budget bounds the whole run, eval loss included."""
 
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from typer.testing import CliRunner
 
 from finetune import data, export, synth
 from finetune.config import TrainConfig, load
+from finetune.precision import Capability, PrecisionError, choose, probe
 from finetune.train import train
 from warden import cli
 
@@ -56,6 +59,11 @@ def test_training_changes_lora_weights_and_lowers_loss(run: tuple[TrainConfig, d
     for f in ("config.json", "metrics.json", "loss.png", "train.log", "checkpoint/state.json"):
         assert (Path(cfg.run_dir) / f).is_file(), f
     assert metrics["tokens_per_s"] > 0
+    machine = probe()
+    chosen = json.loads((Path(cfg.run_dir) / "config.json").read_text())["chosen"]
+    assert chosen["precision"] == metrics["precision"] == choose("auto", machine).value
+    assert chosen["machine"]["model"] == machine.model and metrics["precision_reason"] == chosen["precision_reason"]
+    assert metrics["stop_reason"] == "max_steps 4 reached"
 
 
 def test_resume_continues_from_the_checkpoint(run: tuple[TrainConfig, dict]) -> None:
@@ -97,3 +105,49 @@ def test_eval_command_writes_base_vs_adapter_results(run: tuple[TrainConfig, dic
 def test_eval_command_refuses_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     done = CliRunner().invoke(cli.app, ["finetune", "eval", "--run-dir", str(tmp_path), "--engine", "transformers"])
     assert done.exit_code == 1 and "is not a finished training run" in done.output
+
+
+NO_BF16 = Capability("cpu", "AVX2-only CPU (injected)", ("avx2",), False, "injected by the test")
+
+
+def test_bf16_on_a_cpu_without_it_is_refused_before_any_work(run: tuple[TrainConfig, dict], tmp_path: Path) -> None:
+    cfg, _ = run
+    explicit = load(None, {**cfg.to_dict(), "precision": "bf16", "run_dir": str(tmp_path / "refused")})
+    with pytest.raises(PrecisionError, match="force_precision"):
+        train(explicit, capability=NO_BF16)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_time_budget_bounds_the_run_and_its_eval_loss(base_dir: Path, tmp_path: Path) -> None:
+    """A 90 s budget for a run of 1,000 steps on a machine without bf16 (injected): fp32 is chosen, the
+    loop stops before a step that would not fit, the final eval loss covers only the batches that fit,
+    and the whole call, model loading included, ends inside the budget."""
+    train_ex, _ = data.build([], 0, 200, [], seed=0, eval_fraction=0.0, by_tool=False)
+    data.write_jsonl(tmp_path / "train.jsonl", train_ex[:40])
+    data.write_jsonl(tmp_path / "eval.jsonl", train_ex[40:])  # ~40 eval batches: far more than fit
+    cfg = TrainConfig(
+        base=str(base_dir),
+        train_file=str(tmp_path / "train.jsonl"),
+        eval_file=str(tmp_path / "eval.jsonl"),
+        run_dir=str(tmp_path / "run"),
+        max_len=384,
+        batch_size=4,
+        max_steps=1000,
+        max_minutes=1.5,
+        eval_every=0,
+        save_every=0,
+        eval_max_examples=160,
+        lora_r=8,
+        threads=1,  # measured on a 2-core machine that others load: 1 thread 3-5x faster than 2 (no spinning)
+    )
+    started = time.monotonic()
+    metrics = train(cfg, capability=NO_BF16, started=started)
+    wall = time.monotonic() - started
+    assert wall <= 90, metrics
+    assert metrics["precision"] == "fp32" and "no native bf16" in metrics["precision_reason"]
+    assert 1 <= metrics["steps"] < 1000
+    assert metrics["stop_reason"].startswith("max_minutes 1.5: the next step needs")
+    assert metrics["eval_batches"] < metrics["eval_batches_total"] and metrics["eval_cut"]
+    log = (Path(cfg.run_dir) / "train.log").read_text()
+    assert f"stopping before step {metrics['steps'] + 1}" in log and "eval loss over" in log
+    assert "precision fp32: auto: cpu AVX2-only CPU (injected) has no native bf16" in log

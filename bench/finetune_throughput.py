@@ -2,17 +2,21 @@
 
 Baseline: fp32 weights, batches in random order padded to the longest, the HF forward with
 `labels` (-100 off the assistant turns; logits over the whole vocabulary at every position).
-Warden: bf16 autocast, length-grouped batches with dynamic padding, LM head only at supervised
-positions (finetune/train.py). Same base model, LoRA config, data, batch size and optimizer.
+Warden: the precision `finetune.precision` chooses for this machine (`--precision auto`: bf16 autocast
+where bf16 is native, fp32 elsewhere), length-grouped batches with dynamic padding, LM head only at
+supervised positions (finetune/train.py). Same base model, LoRA config, data, batch size and optimizer.
 Steps alternate between the two loops so that other load on the machine hits both alike.
-Tokens are real (non-padding) tokens. Prints both rates and the ratio.
+Tokens are real (non-padding) tokens. Prints the machine (CPU model, flags, threads, load), the
+precision chosen and why, both rates and the ratio.
 
     python bench/finetune_throughput.py --steps 6 --batch-size 4
+    python bench/finetune_throughput.py --precision fp32     # Warden's loop in fp32 (the AVX2-only CPU's choice)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -25,6 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from finetune import data
 from finetune.base_model import fetch
 from finetune.batches import SupervisedLoss, Tokenized, batches, collate, tokenize
+from finetune.precision import choose, probe
 
 
 def lora(model: torch.nn.Module) -> torch.nn.Module:
@@ -44,7 +49,17 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--examples", type=int, default=400)
     ap.add_argument("--max-len", type=int, default=384)
+    ap.add_argument("--precision", default="auto", help="auto | bf16 | fp32, as the training config's field")
+    ap.add_argument("--force-precision", action="store_true", help="bf16 even where it is not native")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = probe()
+    precision = choose(args.precision, machine, args.force_precision)
+    print(f"machine: {machine.describe()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+    print(f"warden precision {precision.value}: {precision.reason}", flush=True)
 
     base = fetch()
     tok = AutoTokenizer.from_pretrained(base)
@@ -76,7 +91,7 @@ def main() -> None:
         sel: list[Tokenized] = [items[i] for i in idx]
         b = collate(sel, pad, cpu)
         t = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision.value == "bf16"):
             loss = ours_loss(**b)
         (loss / b["supervised"][:, 1:].sum()).backward()
         opt_o.step()
@@ -93,7 +108,7 @@ def main() -> None:
     rate = {k: sum(n for n, _ in v) / sum(s for _, s in v) for k, v in res.items()}
     for k, v in res.items():
         print(f"{k:16s} {rate[k]:8.1f} tokens/s  (median step {statistics.median(s for _, s in v):.2f} s)")
-    print(f"ratio warden / plain: {rate['warden'] / rate['plain fp32 peft']:.2f}x")
+    print(f"ratio warden ({precision.value}) / plain: {rate['warden'] / rate['plain fp32 peft']:.2f}x")
     Path("runs").mkdir(exist_ok=True)
 
 

@@ -44,6 +44,7 @@ def run(base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Train
         lora_dropout=0.0,
         eval_every=2,
         save_every=2,
+        max_minutes=5,  # 4 steps of ~1,200 tokens: ~40 s in fp32 on an AVX2-only CPU (~10 s/step measured there)
     )
     return cfg, train(cfg)
 

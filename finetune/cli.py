@@ -20,7 +20,7 @@ import typer
 from finetune.base_model import DEFAULT_CACHE
 
 if TYPE_CHECKING:
-    from finetune.serve import VllmInstall
+    from serving.install import VllmInstall
 
 model_app = typer.Typer(help="Prepare base models.", no_args_is_help=True)
 finetune_app = typer.Typer(help="Build data, train, evaluate and export LoRA adapters.", no_args_is_help=True)
@@ -224,14 +224,19 @@ def eval_cmd(
         if install is not None:
             from transformers import AutoTokenizer
 
-            from finetune import serve
+            from serving.ports import free_port
+            from serving.process import build_spec, launch
 
             results["generated_by"] = "vllm"
             tokenizer = AutoTokenizer.from_pretrained(base)
-            spec = serve.build_spec(install, base, [("adapter", run_dir / "adapter")], serve.free_port())
+            spec = build_spec(install, base, [("adapter", run_dir / "adapter")], free_port())
             log = run_dir / "eval-vllm.log"
             typer.echo(f"starting vLLM for {base.name} + adapter (log: {log}) ...")
-            with serve.running(spec, log, timeout_s=600) as server:
+
+            def waiting(seconds: float) -> None:
+                typer.echo(f"  still starting vLLM ({seconds:.0f} s; log: {log})")
+
+            with launch(spec, log, timeout_s=600, progress=waiting) as server:
                 for side in sides:
                     model = "adapter" if side == "adapter" else spec.served_name
                     run_side(side, evaluate.served_generator(f"{server.url}/v1", model), tokenizer)
@@ -250,8 +255,9 @@ def eval_cmd(
 
 def _vllm_install() -> VllmInstall | None:
     """The vLLM installation when there is one, else None."""
-    from finetune.serve import ServeError, find_python, probe
     from gateway.config import Settings
+    from serving.errors import ServeError
+    from serving.install import find_python, probe
 
     try:
         return probe(find_python(Settings().vllm_python))

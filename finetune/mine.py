@@ -1,4 +1,4 @@
-"""Mine examples from the gateway's audit log: its database (read through `gateway.audit_query`,
+"""Mine examples from the gateway's audit log: its database (read through `gateway.audit.query`,
 as `warden audit export` reads it) or a JSONL export of it (`warden audit export`).
 
 What the log holds of one `tools/call` (gateway/proxy.py): a `decision` event (identity, server,
@@ -39,7 +39,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from finetune.data import DataError, validate
 from finetune.schema_values import label
 from finetune.synth import Example, Tool
-from gateway.audit_query import EventFilter, iter_events
+from gateway.audit.query import EventFilter, iter_events
 from gateway.db import create_db_engine
 from gateway.redact import REDACTED
 
@@ -65,7 +65,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 def read_db(url: str, identity: str | None = None) -> Iterator[dict[str, Any]]:
     """Every audit event (of `identity`), oldest first, read query-only from the gateway's database.
 
-    Streams in chunks (`gateway.audit_query.iter_events`); each event is the dict a JSONL export has.
+    Streams in chunks (`gateway.audit.query.iter_events`); each event is the dict a JSONL export has.
     Raises MineError naming the database (password hidden) when it cannot be opened or read.
     """
     try:

@@ -17,11 +17,12 @@ from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from gateway.approval_desk import ApprovalDesk
-from gateway.approvals import ApprovalStore
-from gateway.audit import AuditWriter
+from gateway.approvals.desk import ApprovalDesk
+from gateway.approvals.store import ApprovalStore
+from gateway.approvals.webhook import Webhook
+from gateway.audit.checkpoints import audit_keys
+from gateway.audit.writer import AuditWriter
 from gateway.auth import BearerKeyMiddleware
-from gateway.checkpoints import audit_keys
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.identities import IdentityStore
@@ -34,7 +35,6 @@ from gateway.routes import approvals as approval_routes
 from gateway.routes import audit as audit_routes
 from gateway.state import GatewayState
 from gateway.upstream import UpstreamPool, load_upstreams
-from gateway.webhook import Webhook
 
 logger = logging.getLogger(__name__)
 

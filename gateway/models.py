@@ -1,13 +1,13 @@
 """SQLModel tables of the gateway database and their public schemas.
 
 Owns: the shape of every stored row (``identities``, ``audit_events``,
-``audit_checkpoints``, ``approvals``)
-and the schemas that may leave the process (``ApiKeyPublic``, ``ApprovalPublic``). The Alembic
+``audit_checkpoints``, ``approvals``, ``adapters``) and the schemas that may leave the process
+(``ApiKeyPublic``, ``ApprovalPublic``, ``AdapterPublic``). The Alembic
 migrations under ``migrations/versions`` must create exactly these tables; a test
 compares them.
 
 Must never: open connections, write rows or hold business rules (``identities.py``,
-``audit.py`` and ``approvals.py`` do). A schema that leaves the process never carries
+``audit/``, ``approvals/`` and ``adapters/`` do). A schema that leaves the process never carries
 a key hash.
 
 Timestamps are stored in UTC and always read back timezone-aware (``UTCDateTime``),
@@ -140,7 +140,7 @@ class AuditRecord(SQLModel, table=True):
 
 
 class AuditCheckpoint(SQLModel, table=True):
-    """A signed statement "the audit chain at ``seq`` ended in ``hash``" (see ``gateway/checkpoints.py``).
+    """A signed statement "the audit chain at ``seq`` ended in ``hash``" (see ``gateway/audit/checkpoints.py``).
 
     ``kind`` is ``checkpoint`` (written by the audit writer every N events) or ``anchor``
     (written by a prune: the last deleted event, where the remaining chain starts).
@@ -228,3 +228,44 @@ class ApprovalPublic(SQLModel):
     decided_at: datetime | None = None
     valid_until: datetime | None = None
     consumed_at: datetime | None = None
+
+
+class AdapterPublic(SQLModel):
+    """A registered adapter as the CLI and the admin API show it."""
+
+    name: str
+    base_model: str
+    path: str
+    metric: str
+    score: float | None = None
+    base_score: float | None = None
+    created_at: datetime
+    promoted_at: datetime | None = None
+    promoted_by: str | None = None
+
+
+class Adapter(SQLModel, table=True):
+    """One LoRA adapter: where it is, which base model it was trained on, how it scored."""
+
+    __tablename__ = "adapters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(64), unique=True, index=True)
+    """The model name clients ask vLLM for (``--model NAME``)."""
+    base_model: str = Field(sa_type=String(1024))
+    """Absolute path of the base model directory the adapter was trained on."""
+    path: str = Field(sa_type=String(1024))
+    """Absolute path of the adapter directory (``adapter_config.json`` + weights)."""
+    metric: str = Field(default="tool_call_accuracy", sa_type=String(64))
+    score: float | None = Field(default=None, sa_type=Float)
+    """The adapter's eval score (``metric``), from the finetune eval report."""
+    base_score: float | None = Field(default=None, sa_type=Float)
+    """The base model's score on the same eval; promotion needs ``score >= base_score``."""
+    eval_report: str = Field(default="{}", sa_type=Text)
+    """JSON of the eval summary the scores came from (per-example rows left out)."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    promoted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    promoted_by: str | None = Field(default=None, sa_type=String(64))
+
+    def public(self) -> AdapterPublic:
+        return AdapterPublic.model_validate(self.model_dump(exclude={"id", "eval_report"}))

@@ -34,8 +34,8 @@ import mcp_types as types
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-from gateway.approval_desk import ApprovalDesk
-from gateway.audit import AuditWriter
+from gateway.approvals.desk import ApprovalDesk
+from gateway.audit.writer import AuditWriter
 from gateway.metrics import Metrics
 from gateway.models import Approval
 from gateway.policy import PolicyStore, RateLimiter, decide

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from gateway.approval_desk import ApprovalDesk
-from gateway.approvals import ApprovalStore
-from gateway.audit import AuditWriter
+from gateway.approvals.desk import ApprovalDesk
+from gateway.approvals.store import ApprovalStore
+from gateway.audit.writer import AuditWriter
 from gateway.config import Settings
 from gateway.identities import IdentityStore
 from gateway.metrics import Metrics

@@ -1,7 +1,7 @@
 import pytest
 
 # Session fixtures for a real vLLM (base model + trained adapter), shared by finetune, agent and gateway tests.
-pytest_plugins = ("tests.finetune.vllm_harness",)
+pytest_plugins = ("tests.serving.vllm_harness",)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from finetune.serve import free_port
+from serving.ports import free_port
 
 DEMO_IDENTITIES = ("research-agent", "ops-agent", "alice")
 

@@ -1,6 +1,6 @@
 """`warden serve`: vLLM's OpenAI-compatible server for a base model and its adapters, in the foreground.
 
-Checks the inputs (finetune.serve), adds the adapters promoted onto this base in the registry,
+Checks the inputs (serving.models), adds the adapters promoted onto this base in the registry,
 starts vLLM on loopback with its log in a file, waits until it is healthy, and stops it (its
 whole process group) on Ctrl-C or SIGTERM. A server that exits by itself ends the command
 with the tail of its log.
@@ -9,6 +9,7 @@ with the tail of its log.
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -16,17 +17,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from finetune.base_model import DEFAULT_CACHE
+from serving.models import DEFAULT_BASE
 
 if TYPE_CHECKING:
-    from gateway.adapters_model import AdapterPublic
+    from gateway.models import AdapterPublic
 
 console = Console()
 
 
 def serve(
     base: Annotated[Path, typer.Option(help="Base model directory (`warden model fetch` prepares the default).")] = (
-        DEFAULT_CACHE
+        DEFAULT_BASE
     ),
     adapter: Annotated[
         list[str] | None, typer.Option("--adapter", "-a", help="NAME=DIR of a LoRA adapter to serve (repeatable).")
@@ -42,8 +43,11 @@ def serve(
     log: Annotated[Path, typer.Option(help="vLLM's log file (appended).")] = Path(".warden/serve/vllm.log"),
 ) -> None:
     """Serve BASE and its LoRA adapters with vLLM on 127.0.0.1, tool calling on, until Ctrl-C."""
-    from finetune.serve import ServeError, build_spec, find_python, parse_adapter_arg, probe, start
     from gateway.config import Settings
+    from serving.errors import ServeError
+    from serving.install import find_python, probe
+    from serving.models import parse_adapter_arg
+    from serving.process import build_spec, launch
 
     settings = Settings()
     try:
@@ -69,28 +73,30 @@ def serve(
     console.print(
         f"vLLM {install.version} ({install.device}) from {install.python}; tool parser {spec.tool_parser}; log {log}"
     )
-    server = start(spec, log)
+    models = ", ".join([spec.served_name, *(a.name for a in spec.adapters)])
+    console.print(f"starting vLLM for {spec.served_name} with {len(spec.adapters)} adapter(s)…")
+
+    def waiting(seconds: float) -> None:
+        console.print(f"  still starting vLLM ({seconds:.0f} s; log {log})", style="dim")
+
     try:
-        with console.status(f"starting vLLM for {spec.served_name} with {len(spec.adapters)} adapter(s)…"):
-            seconds = server.wait_healthy(settings.vllm_start_timeout_s)
-        models = ", ".join([spec.served_name, *(a.name for a in spec.adapters)])
-        console.print(
-            f"[green]vLLM ready[/] in {seconds:.0f} s at {server.url}/v1 — models: {models}. Ctrl-C stops it."
-        )
-        code = server.process.wait()
-        console.print(f"[bold red]vLLM exited[/] with status {code}; last lines of {log}:\n{server.log_tail()}")
-        raise typer.Exit(1)
+        with launch(spec, log, settings.vllm_start_timeout_s, progress=waiting) as server:
+            seconds = time.monotonic() - server.started
+            console.print(
+                f"[green]vLLM ready[/] in {seconds:.0f} s at {server.url}/v1 — models: {models}. Ctrl-C stops it."
+            )
+            code = server.process.wait()
+            console.print(f"[bold red]vLLM exited[/] with status {code}; last lines of {log}:\n{server.log_tail()}")
+            raise typer.Exit(1)
     except ServeError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        console.print("stopping vLLM…")
-    finally:
-        server.stop()
+        console.print("vLLM stopped.")
 
 
 def _promoted(database_url: str, base: Path) -> list[AdapterPublic]:
-    from finetune.registry import AdapterRegistry
+    from gateway.adapters.registry import AdapterRegistry
     from gateway.db import create_db_engine, migrate
 
     engine = create_db_engine(database_url)

@@ -18,10 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from finetune.base_model import DEFAULT_CACHE
-from finetune.registry import DEFAULT_METRIC, AdapterRegistry, RegistryError, read_eval
+from gateway.adapters.registry import DEFAULT_METRIC, AdapterRegistry, RegistryError, read_eval
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
+from serving.models import DEFAULT_BASE
 
 app = typer.Typer(
     help="Register LoRA adapters with their eval scores, list them, promote one into vLLM.", no_args_is_help=True
@@ -71,7 +71,7 @@ def register(
     eval_file: Annotated[
         Path | None, typer.Option("--eval", help="Eval report JSON with the base's and the adapter's scores.")
     ] = None,
-    base: Annotated[Path, typer.Option(help="Base model directory the adapter was trained on.")] = DEFAULT_CACHE,
+    base: Annotated[Path, typer.Option(help="Base model directory the adapter was trained on.")] = DEFAULT_BASE,
     metric: Annotated[str, typer.Option(help="Score in the eval report that promotion compares.")] = DEFAULT_METRIC,
     replace: Annotated[bool, typer.Option(help="Overwrite an adapter of the same name.")] = False,
 ) -> None:

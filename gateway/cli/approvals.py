@@ -28,8 +28,8 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy import Engine
 
-from gateway.approval_desk import settle
-from gateway.approvals import (
+from gateway.approvals.desk import settle
+from gateway.approvals.store import (
     ApprovalConflict,
     ApprovalForbidden,
     ApprovalNotFound,
@@ -37,7 +37,7 @@ from gateway.approvals import (
     ApprovalStoreError,
     Verdict,
 )
-from gateway.audit import AuditError, AuditWriter
+from gateway.audit.writer import AuditError, AuditWriter
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.models import Approval

@@ -1,6 +1,6 @@
 """`warden audit query|show|export|stats|verify|prune|keygen`: the audit log for auditors.
 
-Owns: the auditor's command line over ``audit_query`` (reads), ``audit_verify`` and
+Owns: the auditor's command line over ``audit.query`` (reads), ``audit.verify`` and
 ``audit.prune``. Reads the database URL and the audit keys from ``Settings``. The CLI
 works on the database directly: whoever can run it with the database URL can read the
 log (the HTTP API is the role-checked way in).
@@ -27,8 +27,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.audit import AuditError, prune
-from gateway.audit_query import (
+from gateway.audit.checkpoints import Signer, audit_keys, new_signing_key
+from gateway.audit.prune import prune
+from gateway.audit.query import (
     CountRow,
     Dimension,
     EventFilter,
@@ -40,8 +41,8 @@ from gateway.audit_query import (
     iter_events,
     query_events,
 )
-from gateway.audit_verify import VerifyReport, verify
-from gateway.checkpoints import Signer, audit_keys, new_signing_key
+from gateway.audit.verify import VerifyReport, verify
+from gateway.audit.writer import AuditError
 from gateway.config import Settings
 from gateway.db import create_db_engine
 

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-from gateway import adapters_model, models  # noqa: F401  (register the tables on SQLModel.metadata)
+from gateway import models  # noqa: F401  (register the tables on SQLModel.metadata)
 from gateway.db import create_db_engine
 
 target_metadata = SQLModel.metadata

@@ -2,7 +2,7 @@
 
 HTTP glue only. The caller authenticates with its API key (`Authorization: Bearer`) and must
 hold the `admin` role in the policy files. Promotion asks the registry's rule
-(`finetune.registry.promotion_problem`: same base model as the server, eval score not below
+(`gateway.adapters.registry.promotion_problem`: same base model as the server, eval score not below
 the base model's), then loads the adapter through vLLM's runtime endpoint on loopback (which
 has no authentication of its own and is never exposed), then records the promotion. Every
 attempt, refused or not, is one audit event (method `admin/adapters/promote`).
@@ -19,11 +19,13 @@ import anyio
 import httpx
 from fastapi import APIRouter, Depends, HTTPException
 
-from finetune.registry import AdapterRegistry, promotion_problem
-from finetune.serve import LOOPBACK, ServeError, load_adapter, served_models
-from gateway.adapters_model import AdapterPublic
+from gateway.adapters.registry import AdapterRegistry, promotion_problem
 from gateway.deps import GatewayDep, require_role
+from gateway.models import AdapterPublic
 from gateway.types import AuditEvent, Effect, Outcome
+from serving.client import load_adapter, served_models
+from serving.errors import ServeError
+from serving.ports import LOOPBACK
 
 ADMIN_ROLE = "admin"
 

@@ -22,8 +22,8 @@ import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from gateway.approvals import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
-from gateway.audit import AuditError
+from gateway.approvals.store import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
+from gateway.audit.writer import AuditError
 from gateway.deps import GatewayDep, bearer_identity
 from gateway.models import Approval, ApprovalPublic
 

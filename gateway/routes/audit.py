@@ -1,4 +1,4 @@
-"""`/audit`: the audit log for auditors. HTTP glue only: ``audit_query`` reads.
+"""`/audit`: the audit log for auditors. HTTP glue only: ``audit.query`` reads.
 
 Every route needs `Authorization: Bearer <key>` of an identity holding the `auditor`
 role in the live policy; agents cannot read the audit log.
@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from gateway.audit_query import (
+from gateway.audit.query import (
     MAX_PAGE,
     CountRow,
     Dimension,

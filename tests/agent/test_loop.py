@@ -14,11 +14,11 @@ from sqlalchemy import text
 from agent.cli import run_task
 from agent.loop import Limits, RunResult
 from agent.tools import GatewayError, connect
-from finetune.serve import VllmServer
 from gateway.db import create_db_engine
+from serving.process import VllmServer
 from tests.agent.conftest import AGENT
-from tests.finetune.vllm_harness import ADAPTER_NAME
 from tests.gateway.harness import Gateway, free_port
+from tests.serving.vllm_harness import ADAPTER_NAME
 
 pytestmark = pytest.mark.anyio
 

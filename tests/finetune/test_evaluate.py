@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from finetune import bfcl, evaluate
-from finetune.serve import VllmServer
 from finetune.toolcall_parse import parse
-from tests.finetune.vllm_harness import ADAPTER_NAME, examples
+from serving.process import VllmServer
+from tests.serving.vllm_harness import ADAPTER_NAME, examples
 
 TOOLS = {
     "book_hotel": {

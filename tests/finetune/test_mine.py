@@ -22,7 +22,7 @@ from agent.tools import REQUEST_ID_META_KEY
 from finetune import data, mine
 from finetune.catalog import from_gateway
 from finetune.cli import finetune_app
-from gateway.audit_query import EventFilter, export_lines, iter_events
+from gateway.audit.query import EventFilter, export_lines, iter_events
 from gateway.db import create_db_engine
 from tests.gateway.harness import (
     Gateway,

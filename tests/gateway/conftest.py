@@ -13,7 +13,7 @@ install them with ``apt-get install postgresql``.
 
 Besides the database fixtures, only what several test modules share lives here: ``notes``, a
 notes upstream process per module, and ``approvals_gateway``, which starts gateways on the
-approval flow tests' policy (tests/gateway/approvals_harness.py).
+approval flow tests' policy (tests/gateway/approvals/harness.py).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gateway.db import create_db_engine, migrate
-from tests.gateway.approvals_harness import FAST, POLICY, StartGateway
+from tests.gateway.approvals.harness import FAST, POLICY, StartGateway
 from tests.gateway.harness import (
     Gateway,
     NotesUpstream,

@@ -22,7 +22,7 @@ import httpx2
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from finetune.serve import free_port
+from serving.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

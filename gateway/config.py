@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         8800, description="Loopback port of vLLM's OpenAI-compatible server; the admin API loads adapters there."
     )
     vllm_kvcache_gib: int = Field(2, ge=1, description="GiB of KV cache for vLLM on CPU (VLLM_CPU_KVCACHE_SPACE).")
+    vllm_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="vLLM --dtype. auto: bfloat16 where the CPU computes bf16 natively (avx512_bf16/amx_bf16), "
+        "float32 on CPUs without it (measured 2-3x faster prompt processing there), vLLM's own choice on a GPU.",
+    )
     vllm_start_timeout_s: float = Field(600.0, gt=0, description="Seconds `warden serve` waits for vLLM to be healthy.")
     vllm_admin_timeout_s: float = Field(
         120.0, gt=0, description="Seconds the admin API waits for vLLM to load an adapter."

@@ -6,6 +6,11 @@ waiting: vLLM takes 20-40 s to start on an AVX-512 CPU and minutes on an AVX2 on
 with its engine. ``launch(...)`` is the one context manager every caller uses.
 
 `VLLM_CPU_KVCACHE_SPACE` bounds the CPU build's KV cache (unset, it reserves most of the RAM).
+`--dtype` is the caller's choice per machine (vllm-cpu prefills 2-3x slower in bf16 where it is not
+native). vllm-cpu
+binds its OpenMP threads to the cores itself (`VLLM_CPU_OMP_THREADS_BIND=auto`); left as is, because
+Warden never trains while vLLM runs; set it (or `nobind`) in the environment on a machine shared with
+other CPU work.
 The `vllm` CLI of `vllm-cpu` 0.32 fails (it looks up metadata under the name `vllm`), so the
 server is started as `python -m vllm.entrypoints.openai.api_server`.
 
@@ -34,6 +39,8 @@ from serving.ports import LOOPBACK
 Progress = Callable[[float], None]
 """Called about every `PROGRESS_EVERY_S` while vLLM starts, with the seconds waited so far."""
 PROGRESS_EVERY_S = 15.0
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+"""The `--dtype` values Warden passes to vLLM."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,9 @@ class ServeSpec:
     max_model_len: int | None = None
     enable_lora: bool = True
     """Off only to measure the base model without LoRA machinery (bench/serve_adapters.py)."""
+    dtype: str = "auto"
+    """vLLM's `--dtype` (auto: the model's, bf16 here). Callers choose it per machine
+    (finetune.precision.vllm_dtype: float32 on CPUs without native bf16, where it prefills ~2-3x faster)."""
 
     def command(self) -> list[str]:
         cmd = [
@@ -66,6 +76,8 @@ class ServeSpec:
             "--enable-auto-tool-choice",
             "--tool-call-parser",
             self.tool_parser,
+            "--dtype",
+            self.dtype,
         ]
         if self.enable_lora:
             rank, slots = max_lora_rank(self.adapters), max(self.max_loras, len(self.adapters))
@@ -95,6 +107,7 @@ def build_spec(
     kvcache_gib: int = 2,
     max_model_len: int | None = None,
     enable_lora: bool = True,
+    dtype: str = "auto",
 ) -> ServeSpec:
     """Check every input and build what `start` runs; any problem is a ServeError naming it."""
     base = check_base_dir(base)
@@ -107,8 +120,19 @@ def build_spec(
         raise ServeError("adapters need LoRA enabled")
     specs = tuple(check_adapter(n, p, base) for n, p in adapters)
     parser = tool_parser or tool_parser_for(base)
+    if dtype not in DTYPES:
+        raise ServeError(f"vLLM dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     return ServeSpec(
-        install, base, base.name, specs, port, parser, kvcache_gib, max_model_len=max_model_len, enable_lora=enable_lora
+        install,
+        base,
+        base.name,
+        specs,
+        port,
+        parser,
+        kvcache_gib,
+        max_model_len=max_model_len,
+        enable_lora=enable_lora,
+        dtype=dtype,
     )
 
 

@@ -256,6 +256,7 @@ def register(database_url: str, name: str, base: Path, run: Path, report: Path) 
 def vllm(workdir: Path, base: Path, port: int, candidate: tuple[str, Path]) -> Iterator[str]:
     """vLLM for the base model with LoRA on, serving the trained adapter under a candidate name for
     evaluation (the promoted name is loaded later, through the admin API); its OpenAI base URL."""
+    from finetune.precision import PrecisionError, vllm_dtype
     from gateway.config import Settings
     from serving.errors import ServeError
     from serving.install import find_python, probe
@@ -264,11 +265,13 @@ def vllm(workdir: Path, base: Path, port: int, candidate: tuple[str, Path]) -> I
     settings = Settings()
     try:
         install = probe(find_python(settings.vllm_python))
-        spec = build_spec(install, base, [candidate], port, kvcache_gib=settings.vllm_kvcache_gib)
-    except ServeError as exc:
+        dtype = vllm_dtype(settings.vllm_dtype, install.device)
+        spec = build_spec(install, base, [candidate], port, kvcache_gib=settings.vllm_kvcache_gib, dtype=dtype.value)
+    except (ServeError, PrecisionError) as exc:
         raise SystemExit(f"cannot serve: {exc}") from None
     log = workdir / "vllm.log"
-    console.print(f"starting vLLM ({spec.install.device}) for {spec.served_name} (log: {log})…")
+    console.print(f"starting vLLM ({spec.install.device}, dtype {dtype.value}: {dtype.reason}) for {spec.served_name}")
+    console.print(f"  log: {log}", style="dim")
 
     def waiting(seconds: float) -> None:
         console.print(f"  still starting vLLM ({seconds:.0f} s)…", style="dim")

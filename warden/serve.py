@@ -40,9 +40,17 @@ def serve(
         str | None, typer.Option(help="vLLM tool-call parser (default: the one matching the chat template).")
     ] = None,
     max_model_len: Annotated[int | None, typer.Option(help="Context length to serve (default: the model's).")] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="vLLM --dtype: auto | bfloat16 | float16 | float32 (default WARDEN_VLLM_DTYPE, auto: bfloat16 "
+            "where bf16 is native, float32 on CPUs without it)."
+        ),
+    ] = None,
     log: Annotated[Path, typer.Option(help="vLLM's log file (appended).")] = Path(".warden/serve/vllm.log"),
 ) -> None:
     """Serve BASE and its LoRA adapters with vLLM on 127.0.0.1, tool calling on, until Ctrl-C."""
+    from finetune.precision import PrecisionError, vllm_dtype
     from gateway.config import Settings
     from serving.errors import ServeError
     from serving.install import find_python, probe
@@ -59,10 +67,18 @@ def serve(
                 if a.name not in {n for n, _ in pairs}
             ]
         install = probe(find_python(settings.vllm_python))
+        chosen = vllm_dtype(dtype or settings.vllm_dtype, install.device)
         spec = build_spec(
-            install, base, pairs, port or settings.vllm_port, tool_parser, settings.vllm_kvcache_gib, max_model_len
+            install,
+            base,
+            pairs,
+            port or settings.vllm_port,
+            tool_parser,
+            settings.vllm_kvcache_gib,
+            max_model_len,
+            dtype=chosen.value,
         )
-    except ServeError as exc:
+    except (ServeError, PrecisionError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
 
@@ -73,6 +89,7 @@ def serve(
     console.print(
         f"vLLM {install.version} ({install.device}) from {install.python}; tool parser {spec.tool_parser}; log {log}"
     )
+    console.print(f"dtype {chosen.value}: {chosen.reason}")
     models = ", ".join([spec.served_name, *(a.name for a in spec.adapters)])
     console.print(f"starting vLLM for {spec.served_name} with {len(spec.adapters)} adapter(s)…")
 

@@ -4,7 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from finetune.precision import Capability, PrecisionError, choose, cpu_capability, probe, read_cpuinfo, serving_dtype
+from finetune.precision import (
+    Capability,
+    PrecisionError,
+    choose,
+    cpu_capability,
+    probe,
+    read_cpuinfo,
+    serving_dtype,
+    vllm_dtype,
+)
 
 ZEN4 = Capability("cpu", "AMD EPYC 9R14", ("avx2", "avx512f", "avx512_bf16"), True, "cpuinfo: avx512_bf16")
 AVX2 = Capability("cpu", "AMD EPYC 7R13", ("avx2",), False, "cpuinfo: no avx512_bf16/amx_bf16")
@@ -83,3 +92,12 @@ def test_probe_reads_this_machine_without_torch() -> None:
     assert cap.device == "cpu" and "oneDNN" not in cap.evidence
     if info is not None:
         assert cap.model == info[0] and cap.native_bf16 is any(f in info[1] for f in ("avx512_bf16", "amx_bf16"))
+
+
+def test_vllm_dtype_per_install_device() -> None:
+    assert vllm_dtype("auto", "cpu", AVX2).value == "float32"
+    assert vllm_dtype("auto", "cpu", ZEN4).value == "bfloat16"
+    assert vllm_dtype("auto", "gpu").value == "auto"  # vLLM decides on a GPU (no CUDA torch in this env)
+    assert vllm_dtype("float16", "gpu").value == "float16"
+    with pytest.raises(PrecisionError):
+        vllm_dtype("half", "gpu")

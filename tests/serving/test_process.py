@@ -141,3 +141,12 @@ def test_a_server_that_exits_at_start_reports_its_log(tmp_path: Path) -> None:
     server = _server(tmp_path, [sys.executable, "-c", "import sys; print('no such model'); sys.exit(3)"])
     with pytest.raises(ServeError, match=r"(?s)exited with status 3 while starting.*no such model"):
         server.wait_healthy(60)
+
+
+def test_dtype_reaches_the_command_line_and_unknown_ones_are_named(tmp_path: Path) -> None:
+    base = _fake_base(tmp_path, "base", 64)
+    command = build_spec(FAKE_INSTALL, base, [], 8800, dtype="float32").command()
+    assert command[command.index("--dtype") + 1] == "float32"
+    assert build_spec(FAKE_INSTALL, base, [], 8800).command().count("--dtype") == 1  # auto: vLLM's own choice
+    with pytest.raises(ServeError, match="'bf16'"):
+        build_spec(FAKE_INSTALL, base, [], 8800, dtype="bf16")

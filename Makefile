@@ -9,12 +9,15 @@ BRIDGE_STAMP := $(BRIDGE_VENV)/.installed
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 ENVS := $(STAMP) $(BRIDGE_STAMP) $(VLLM_STAMP)
+# The MCP conformance suite and the Node >= 22 it needs, from the npm registry (tests/conformance).
+CONFORMANCE_DIR := .cache/conformance
+CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/.installed
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench conformance
 # A stamp is touched only after all the installs of its environment succeed.
 .DELETE_ON_ERROR:
 
-setup: $(ENVS)
+setup: $(ENVS) $(CONFORMANCE_STAMP)
 
 # Installs go through uv when it can be had (parallel downloads, one cache that the three environments
 # share), else through each environment's own pip, with the same requirements either way. On the 2-core
@@ -90,6 +93,17 @@ $(VLLM_STAMP): | $(UV_TRIED)
 	fi
 	touch $@
 
+# npm ci of tests/conformance/package-lock.json (the suite, and Node 22 as the npm package `node`) into
+# $(CONFORMANCE_DIR), npm's cache beside it; both git-ignored. ~10 s on the 2-core machine; capped at 5 min.
+conformance: $(CONFORMANCE_STAMP)
+$(CONFORMANCE_STAMP): tests/conformance/package.json tests/conformance/package-lock.json
+	@echo 'setup: npm ci the MCP conformance suite into $(CONFORMANCE_DIR)'
+	rm -rf $(CONFORMANCE_DIR) && mkdir -p $(CONFORMANCE_DIR)
+	cp tests/conformance/package.json tests/conformance/package-lock.json $(CONFORMANCE_DIR)/
+	cd $(CONFORMANCE_DIR) && timeout 300 npm ci --no-audit --no-fund --cache ../npm --loglevel=error
+	$(CONFORMANCE_DIR)/node_modules/node/bin/node --version
+	touch $@
+
 demo: setup
 	$(BIN)/warden demo
 
@@ -100,7 +114,7 @@ lint: $(STAMP)
 test: lint setup
 	$(BIN)/warden policy check
 	$(BIN)/warden policy test
-	$(BIN)/pytest
+	WARDEN_CONFORMANCE_REQUIRED=1 $(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/policy_decide.py

@@ -33,6 +33,22 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 
+from tests.upstreams.conformance_catalog import (
+    COMPLETIONS,
+    ELICIT_DEFAULTS,
+    ELICIT_ENUMS,
+    ELICIT_USER,
+    PNG,
+    PROMPTS,
+    RESOURCES,
+    STATIC_TEXT,
+    TEMPLATE,
+    TEMPLATE_PREFIX,
+    TEMPLATE_SUFFIX,
+    TOOLS,
+    WATCHED_URI,
+    WAV,
+)
 from tests.upstreams.conformance_events import MemoryEventStore
 
 # Logging, sampling and server-to-client requests are deprecated in 2026-07-28 but are
@@ -40,76 +56,6 @@ from tests.upstreams.conformance_events import MemoryEventStore
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 Ctx = ServerRequestContext[Any, Any]
-
-# A 1x1 PNG and a silent WAV, as the scenarios ask for ("a minimal test image/audio").
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
-WAV = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
-
-NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}}
-
-
-def _one_string(name: str, description: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {name: {"type": "string", "description": description}}, "required": [name]}
-
-
-TOOLS = [
-    types.Tool(name="test_simple_text", description="Returns one text block.", input_schema=NO_ARGS),
-    types.Tool(name="test_image_content", description="Returns a PNG image.", input_schema=NO_ARGS),
-    types.Tool(name="test_audio_content", description="Returns a WAV audio clip.", input_schema=NO_ARGS),
-    types.Tool(name="test_embedded_resource", description="Returns an embedded resource.", input_schema=NO_ARGS),
-    types.Tool(
-        name="test_multiple_content_types", description="Returns text, image and a resource.", input_schema=NO_ARGS
-    ),
-    types.Tool(name="test_tool_with_logging", description="Logs three messages while running.", input_schema=NO_ARGS),
-    types.Tool(name="test_tool_with_progress", description="Reports progress 0, 50, 100.", input_schema=NO_ARGS),
-    types.Tool(name="test_error_handling", description="Always fails (isError).", input_schema=NO_ARGS),
-    types.Tool(
-        name="test_sampling",
-        description="Asks the client's LLM (sampling/createMessage).",
-        input_schema=_one_string("prompt", "The prompt to send to the LLM"),
-    ),
-    types.Tool(
-        name="test_elicitation",
-        description="Asks the user (elicitation/create).",
-        input_schema=_one_string("message", "The message to show the user"),
-    ),
-    types.Tool(
-        name="test_elicitation_sep1034_defaults",
-        description="Elicits with defaults for every primitive type (SEP-1034).",
-        input_schema=NO_ARGS,
-    ),
-    types.Tool(
-        name="test_elicitation_sep1330_enums",
-        description="Elicits with the five enum shapes (SEP-1330).",
-        input_schema=NO_ARGS,
-    ),
-    types.Tool(
-        name="json_schema_2020_12_tool",
-        description="Tool with JSON Schema 2020-12 features",
-        input_schema={
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "type": "object",
-            "$defs": {
-                "address": {
-                    "type": "object",
-                    "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
-                }
-            },
-            "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="test_reconnection",
-        description="Closes its SSE stream mid-call; the result arrives after the client resumes (SEP-1699).",
-        input_schema=NO_ARGS,
-    ),
-    types.Tool(
-        name="update_watched_resource",
-        description="Changes test://watched-resource and notifies its subscribers (not a suite scenario).",
-        input_schema=_one_string("text", "The resource's new text"),
-    ),
-]
 
 
 def _text(text: str) -> types.CallToolResult:
@@ -143,56 +89,6 @@ async def _sampling(ctx: Ctx, prompt: str) -> types.CallToolResult:
     return _text(f"LLM response: {content.text if isinstance(content, types.TextContent) else '(not text)'}")
 
 
-ELICIT_USER = {
-    "type": "object",
-    "properties": {
-        "username": {"type": "string", "description": "User's response"},
-        "email": {"type": "string", "description": "User's email address"},
-    },
-    "required": ["username", "email"],
-}
-ELICIT_DEFAULTS = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "description": "User name", "default": "John Doe"},
-        "age": {"type": "integer", "description": "User age", "default": 30},
-        "score": {"type": "number", "description": "User score", "default": 95.5},
-        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
-        "verified": {"type": "boolean", "description": "Verified", "default": True},
-    },
-}
-ELICIT_ENUMS = {
-    "type": "object",
-    "properties": {
-        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
-        "titledSingle": {
-            "type": "string",
-            "oneOf": [
-                {"const": "value1", "title": "First Option"},
-                {"const": "value2", "title": "Second Option"},
-                {"const": "value3", "title": "Third Option"},
-            ],
-        },
-        "legacyEnum": {
-            "type": "string",
-            "enum": ["opt1", "opt2", "opt3"],
-            "enumNames": ["Option One", "Option Two", "Option Three"],
-        },
-        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
-        "titledMulti": {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    {"const": "value1", "title": "First Choice"},
-                    {"const": "value2", "title": "Second Choice"},
-                    {"const": "value3", "title": "Third Choice"},
-                ]
-            },
-        },
-    },
-}
-
-
 async def _elicit(ctx: Ctx, message: str, schema: dict[str, Any], label: str) -> types.CallToolResult:
     result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
     return _text(f"{label}: action={result.action}, content={json.dumps(result.content or {})}")
@@ -212,7 +108,7 @@ async def _reconnection(ctx: Ctx) -> types.CallToolResult:
 class Watched:
     """test://watched-resource: its text and the sessions subscribed to it."""
 
-    uri = "test://watched-resource"
+    uri = WATCHED_URI
 
     def __init__(self) -> None:
         self.text = "Watched resource content"
@@ -269,25 +165,12 @@ async def _call(ctx: Ctx, name: str, args: dict[str, Any], watched: Watched) -> 
     raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
 
 
-STATIC_TEXT = "This is the content of the static text resource."
-RESOURCES = [
-    types.Resource(
-        uri="test://static-text", name="static-text", description="A static text resource", mime_type="text/plain"
-    ),
-    types.Resource(
-        uri="test://static-binary", name="static-binary", description="A static PNG image", mime_type="image/png"
-    ),
-    types.Resource(
-        uri=Watched.uri, name="watched-resource", description="A resource to subscribe to", mime_type="text/plain"
-    ),
-]
-TEMPLATE = types.ResourceTemplate(
-    uri_template="test://template/{id}/data",
-    name="template-data",
-    description="JSON data for an id",
-    mime_type="application/json",
-)
-TEMPLATE_PREFIX, TEMPLATE_SUFFIX = "test://template/", "/data"
+def _template_id(uri: str) -> str | None:
+    """The `{id}` of a URI of the template test://template/{id}/data (one non-empty segment)."""
+    if not (uri.startswith(TEMPLATE_PREFIX) and uri.endswith(TEMPLATE_SUFFIX)):
+        return None
+    item = uri[len(TEMPLATE_PREFIX) : -len(TEMPLATE_SUFFIX)]
+    return item if item and "/" not in item else None
 
 
 def _read(uri: str, watched: Watched) -> types.ReadResourceResult:
@@ -298,33 +181,12 @@ def _read(uri: str, watched: Watched) -> types.ReadResourceResult:
         contents = types.BlobResourceContents(uri=uri, mime_type="image/png", blob=PNG)
     elif uri == watched.uri:
         contents = types.TextResourceContents(uri=uri, mime_type="text/plain", text=watched.text)
-    elif uri.startswith(TEMPLATE_PREFIX) and uri.endswith(TEMPLATE_SUFFIX) and len(uri) > 21:
-        item = uri[len(TEMPLATE_PREFIX) : -len(TEMPLATE_SUFFIX)]
+    elif item := _template_id(uri):
         data = json.dumps({"id": item, "templateTest": True, "data": f"Data for ID: {item}"})
         contents = types.TextResourceContents(uri=uri, mime_type="application/json", text=data)
     else:
         raise MCPError(types.INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
     return types.ReadResourceResult(contents=[contents])
-
-
-def _arg(name: str, description: str) -> types.PromptArgument:
-    return types.PromptArgument(name=name, description=description, required=True)
-
-
-PROMPTS = [
-    types.Prompt(name="test_simple_prompt", description="A prompt without arguments"),
-    types.Prompt(
-        name="test_prompt_with_arguments",
-        description="A prompt with two arguments",
-        arguments=[_arg("arg1", "First test argument"), _arg("arg2", "Second test argument")],
-    ),
-    types.Prompt(
-        name="test_prompt_with_embedded_resource",
-        description="A prompt embedding a resource",
-        arguments=[_arg("resourceUri", "URI of the resource to embed")],
-    ),
-    types.Prompt(name="test_prompt_with_image", description="A prompt with an image"),
-]
 
 
 def _user(content: types.ContentBlock) -> types.PromptMessage:
@@ -352,9 +214,6 @@ def _prompt(name: str, args: dict[str, str]) -> types.GetPromptResult:
         case _:
             raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {name}")
     return types.GetPromptResult(messages=messages)
-
-
-COMPLETIONS = {"arg1": ["paris", "park", "party"], "arg2": ["hello", "help"], "id": ["123", "456"]}
 
 
 def _complete(params: types.CompleteRequestParams) -> types.CompleteResult:

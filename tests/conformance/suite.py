@@ -16,7 +16,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE_PACKAGE = "@modelcontextprotocol/conformance"
@@ -52,6 +52,12 @@ class Scenario:
         """What the suite counts as a pass: no check failed. A scenario whose checks are all
         warnings or info (0 passed) passes too; `table` shows those counts."""
         return self.failed == 0
+
+
+class Report(Protocol):
+    """Shows a line, and a run's table when given (the tests' `report` fixture)."""
+
+    def __call__(self, title: str, results: dict[str, Scenario] | None = None) -> None: ...
 
 
 def find_install() -> Install:

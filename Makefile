@@ -94,13 +94,14 @@ $(VLLM_STAMP): | $(UV_TRIED)
 	touch $@
 
 # npm ci of tests/conformance/package-lock.json (the suite, and Node 22 as the npm package `node`) into
-# $(CONFORMANCE_DIR), npm's cache beside it; both git-ignored. 24 s cold, 15 s with the cache (2-core machine); capped at 5 min.
+# $(CONFORMANCE_DIR), npm's cache (.cache/npm, absolute: the `node` package's preinstall runs npm again) beside it;
+# both git-ignored. 2-core machine: 15-24 s at low load, 70-80 s at load average 12; capped at 5 min.
 conformance: $(CONFORMANCE_STAMP)
 $(CONFORMANCE_STAMP): tests/conformance/package.json tests/conformance/package-lock.json
 	@echo 'setup: npm ci the MCP conformance suite into $(CONFORMANCE_DIR)'
 	rm -rf $(CONFORMANCE_DIR) && mkdir -p $(CONFORMANCE_DIR)
 	cp tests/conformance/package.json tests/conformance/package-lock.json $(CONFORMANCE_DIR)/
-	cd $(CONFORMANCE_DIR) && timeout 300 npm ci --no-audit --no-fund --cache ../npm --loglevel=error
+	cd $(CONFORMANCE_DIR) && timeout 300 npm ci --no-audit --no-fund --prefer-offline --cache $(abspath .cache/npm) --loglevel=error
 	$(CONFORMANCE_DIR)/node_modules/node/bin/node --version
 	touch $@
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.cli.policy_suggest import suggest_command
 from gateway.config import Settings
 from gateway.policy import Policy, PolicyError, Problem, check_against_catalog, explain, load_policy
 from gateway.policy.testing import case_files, run_tests
@@ -182,3 +183,6 @@ def explain_command(
     console.print(table)
     if hidden:
         console.print(f"{hidden} rule(s) for other tools not shown (--all shows them)")
+
+
+app.command("suggest")(suggest_command)

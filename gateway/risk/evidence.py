@@ -53,38 +53,45 @@ class Evidence:
         return f"{self.source}: {self.detail}{claim}"
 
 
+def _vocabulary(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Verbs in tool names (matched as whole words of the name: git_reset, delete-entities, killProcess).
-DESTRUCTIVE_VERBS = frozenset(
+DESTRUCTIVE_VERBS = _vocabulary(
     "delete remove rm del drop reset purge destroy kill truncate wipe erase revoke unlink overwrite "
-    "terminate uninstall prune discard clear".split()
+    "terminate uninstall prune discard clear"
 )
-EXEC_VERBS = frozenset("exec execute run eval evaluate shell spawn invoke script bash sh sql".split())
-WRITE_VERBS = frozenset(
+EXEC_VERBS = _vocabulary("exec execute run eval evaluate shell spawn invoke script bash sh sql")
+WRITE_VERBS = _vocabulary(
     "write create update add edit set put push commit move rename insert save upload patch modify append "
     "checkout merge apply send post toggle mkdir install import enable disable publish deploy register "
-    "assign change replace store copy restore rebase tag stage unstage".split()
+    "assign change replace store copy restore rebase tag stage unstage"
 )
-READ_VERBS = frozenset(
+READ_VERBS = _vocabulary(
     "get list read search find show status diff log view describe query open lookup count check inspect "
-    "tree info echo stat convert fetch browse".split()
+    "tree info echo stat convert fetch browse"
 )
-OPEN_WORLD_WORDS = frozenset("fetch http https web browse download crawl scrape email webhook url".split())
-SECRET_WORDS = frozenset("env environ secret secrets password passwd token tokens credential credentials".split())
+OPEN_WORLD_WORDS = _vocabulary("fetch http https web browse download crawl scrape email webhook url")
+SECRET_WORDS = _vocabulary("env environ secret secrets password passwd token tokens credential credentials")
 
 # Parameter names (whole lowercased name, or one of its words).
-EXEC_PARAMS = frozenset("command cmd commands script code shell expression program sql eval".split())
-OPEN_WORLD_PARAMS = frozenset("url urls uri endpoint webhook host hostname domain href".split())
-SECRET_PARAMS = frozenset(
+EXEC_PARAMS = _vocabulary("command cmd commands script code shell expression program sql eval")
+OPEN_WORLD_PARAMS = _vocabulary("url urls uri endpoint webhook host hostname domain href")
+SECRET_PARAMS = _vocabulary(
     "password passwd passphrase token secret credential credentials apikey api_key privatekey private_key "
-    "accesskey access_key authorization auth bearer".split()
+    "accesskey access_key authorization auth bearer"
 )
-PATH_PARAMS = frozenset("path paths file files filename directory dir source destination".split())
+PATH_PARAMS = _vocabulary("path paths file files filename directory dir source destination")
 
 # Phrases in descriptions: only strong ones (descriptions are prose, and prose says "not deleted").
 _DESCRIPTION: tuple[tuple[re.Pattern[str], RiskClass], ...] = (
-    (re.compile(r"\b(delete[sd]?|deleting|overwrites?|permanently|irreversibl[ye]|erases?|wipes?)\b"), RiskClass.DESTRUCTIVE),
-    (re.compile(r"\b(execute[sd]?|executing|runs? (?:a |the |any )?(?:shell )?(?:command|script|code))\b"), RiskClass.EXECUTES_CODE),
-    (re.compile(r"\b(environment variables?|passwords?|api keys?|credentials?|secrets?)\b"), RiskClass.HANDLES_SECRETS),
+    (re.compile(r"\b(delete[sd]?|deleting|overwrites?|permanently|irreversibl[ye]|erases?|wipes?)\b"),
+     RiskClass.DESTRUCTIVE),
+    (re.compile(r"\b(execute[sd]?|executing|runs? (?:a |the |any )?(?:shell )?(?:command|script|code))\b"),
+     RiskClass.EXECUTES_CODE),
+    (re.compile(r"\b(environment variables?|passwords?|api keys?|credentials?|secrets?)\b"),
+     RiskClass.HANDLES_SECRETS),
     (re.compile(r"\b(the internet|any url|web pages?|http requests?)\b"), RiskClass.OPEN_WORLD),
 )  # fmt: skip
 

@@ -14,6 +14,7 @@ failed a check.
 from __future__ import annotations
 
 import difflib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -64,8 +65,14 @@ class Review:
         return not self.problems and not self.test_failures and self.tests_run > 0
 
 
+SUGGESTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
 def target_paths(policy_dir: Path, name: str) -> tuple[Path, Path]:
-    """Where a suggestion named `name` goes: the policy file and its case file."""
+    """Where a suggestion named `name` goes: the policy file and its case file. Raises ValueError
+    for a name that is not a plain file stem (no paths, no dots)."""
+    if not SUGGESTION_NAME.match(name):
+        raise ValueError(f"suggestion name {name!r} must match {SUGGESTION_NAME.pattern} (a file stem, no path)")
     return policy_dir / f"{name}.yaml", policy_dir / "tests" / f"{name}.yaml"
 
 

@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 import mcp_types as types
 
-from gateway.types import Decision
 from gateway.risk.classify import Risk, classify
 from gateway.risk.evidence import RiskClass
+from gateway.types import Decision
 
 Placement = Literal["reader", "operator", "approve"]
 _GLOB_SAFE = re.compile(r"^[A-Za-z0-9._/-]+$")
@@ -115,7 +115,10 @@ Stricter = Mapping[tuple[str, str], Decision]
 
 
 def suggest(
-    catalog: Iterable[CatalogTool], roles: Roles = Roles(), define_approver: bool = True, stricter: Stricter | None = None
+    catalog: Iterable[CatalogTool],
+    roles: Roles = Roles(),
+    define_approver: bool = True,
+    stricter: Stricter | None = None,
 ) -> Suggestion:
     """The starter policy for `catalog` (sorted by public name, so the text is stable).
 
@@ -234,7 +237,11 @@ def example_arguments(schema: Mapping[str, Any] | None) -> dict[str, Any]:
     enums first), so conditions of other rules see a plausible call rather than failing closed."""
     props = (schema or {}).get("properties") or {}
     required = [r for r in (schema or {}).get("required") or [] if isinstance(r, str)]
-    return {name: _example(props.get(name) if isinstance(props.get(name), Mapping) else {}) for name in required}
+    found: dict[str, Any] = {}
+    for name in required:
+        prop = props.get(name) if isinstance(props, Mapping) else None
+        found[name] = _example(prop if isinstance(prop, Mapping) else {})
+    return found
 
 
 def _example(prop: Mapping[str, Any]) -> Any:

@@ -96,6 +96,29 @@ def classify(tool: types.Tool) -> Risk:
     return Risk(classes, tuple(evidence), tuple(_conflicts(tool.annotations, evidence)))
 
 
+_LABEL_MEMO_MAX = 4096
+_labels: dict[int, tuple[types.Tool, str]] = {}
+
+
+def risk_label(tool: types.Tool | None) -> str:
+    """``classify(tool).label`` for the audit event of each call ("" for an unknown tool).
+
+    Memoized per definition object (an upstream keeps its Tool objects until it relists them), so
+    a call pays a dict lookup, not a classification; the memo holds the object it was computed
+    for, so a recycled id never answers for another definition, and it is cleared when full.
+    """
+    if tool is None:
+        return ""
+    known = _labels.get(id(tool))
+    if known is not None and known[0] is tool:
+        return known[1]
+    if len(_labels) >= _LABEL_MEMO_MAX:
+        _labels.clear()
+    label = classify(tool).label
+    _labels[id(tool)] = (tool, label)
+    return label
+
+
 def classify_json(tool: Mapping[str, Any]) -> Risk:
     """`classify` of a tool as tools/list JSON (``inputSchema``, ``annotations.readOnlyHint``)."""
     return classify(types.Tool.model_validate(dict(tool)))

@@ -3,9 +3,10 @@
 Owns what makes adopting a suggestion safe: the unified diff of each file it would write; the
 merged policy (current files plus the suggestion, in a scratch copy) loaded and its tests run,
 so a suggestion that would not pass `warden policy check` and `warden policy test` is never
-written; and the access changes for identities the current files define (a tool newly granted
-to one of them is a widening and blocks writing unless the operator allows it; a call newly
-held for approval is a narrowing, reported). `write` refuses an existing file unless forced.
+written; and the access changes for identities the current files define, an earlier
+suggestion of the same name included (a tool newly granted to one of them is a widening and
+blocks writing unless the operator allows it; a call newly held for approval is a narrowing,
+reported). `write` refuses an existing file unless forced.
 
 Must never: write into the policy directory except in `write`, or write anything there that
 failed a check.
@@ -20,6 +21,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gateway.policy import Policy, PolicyError, Problem, decide, load_policy
 from gateway.policy.load import policy_files
@@ -64,6 +66,21 @@ class Review:
     def passes(self) -> bool:
         return not self.problems and not self.test_failures and self.tests_run > 0
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passes": self.passes,
+            "widens": self.widens,
+            "tools": [s.to_json() for s in self.suggestion.tools] if self.suggestion else [],
+            "skipped": list(self.suggestion.skipped) if self.suggestion else [],
+            "files": {str(path): text for path, text in self.files.items()},
+            "existing": [str(p) for p in self.existing],
+            "diff": self.diff,
+            "problems": list(self.problems),
+            "test_failures": list(self.test_failures),
+            "tests_run": self.tests_run,
+            "access_changes": [str(c) for c in self.changes],
+        }
+
 
 SUGGESTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -101,11 +118,11 @@ def propose(
     """
     policy_path, tests_path = target_paths(policy_dir, name)
     try:
-        before = current_policy(policy_dir, leave_out=(policy_path, tests_path))
+        others = current_policy(policy_dir, leave_out=(policy_path, tests_path))
     except PolicyError as exc:
         problems = tuple(f"current policy: {_here(p, policy_dir)}" for p in exc.problems)
         return Review({}, (), "", problems, (), 0)
-    roles, define_approver, clashes = roles_for(before, role_prefix, policy_dir)
+    roles, define_approver, clashes = roles_for(others, role_prefix, policy_dir)
     if clashes:
         return Review({}, (), "", tuple(clashes), (), 0)
     suggestion = suggest(catalog, roles, define_approver)
@@ -146,7 +163,10 @@ def review(policy_dir: Path, name: str, suggestion: Suggestion, separator: str =
     files = {policy_path: suggestion.policy_text, tests_path: suggestion.tests_text}
     existing = tuple(p for p in files if p.exists())
     diff = "".join(_diff(path, text) for path, text in files.items())
-    before = current_policy(policy_dir, leave_out=files)
+    try:
+        before = current_policy(policy_dir)  # what is enforced now, an earlier suggestion included
+    except PolicyError as exc:
+        return Review(files, existing, diff, tuple(f"current policy: {p}" for p in exc.problems), (), 0)
     with tempfile.TemporaryDirectory(prefix="warden-suggest-") as scratch:
         merged_dir = _merged_copy(policy_dir, Path(scratch), files)
         try:

@@ -18,12 +18,11 @@ import difflib
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.policy import Policy, PolicyError, Problem, decide, load_policy
+from gateway.policy import Location, Policy, PolicyError, Problem, decide, load_policy
 from gateway.policy.load import policy_files
 from gateway.policy.testing import CaseResult, case_files, load_cases, run_case, run_tests
 from gateway.risk.suggest import CatalogTool, Roles, Suggestion, suggest
@@ -93,19 +92,11 @@ def target_paths(policy_dir: Path, name: str) -> tuple[Path, Path]:
     return policy_dir / f"{name}.yaml", policy_dir / "tests" / f"{name}.yaml"
 
 
-def current_policy(policy_dir: Path, leave_out: Iterable[Path] = ()) -> Policy | None:
-    """The directory's policy without the files in `leave_out`; None when no other file exists."""
-    skip = {p.resolve() for p in leave_out}
-    files = policy_files(policy_dir) if policy_dir.is_dir() else []
-    if not [p for p in files if p.resolve() not in skip]:
+def current_policy(policy_dir: Path) -> Policy | None:
+    """What the directory enforces now; None when it has no policy file yet."""
+    if not (policy_dir.is_dir() and policy_files(policy_dir)):
         return None
-    if not [p for p in files if p.resolve() in skip]:
-        return load_policy(policy_dir)
-    with tempfile.TemporaryDirectory(prefix="warden-policy-") as scratch:
-        for path in files:
-            if path.resolve() not in skip:
-                shutil.copy(path, Path(scratch) / path.name)
-        return load_policy(Path(scratch))
+    return load_policy(policy_dir)
 
 
 def propose(
@@ -116,13 +107,12 @@ def propose(
     Where rules of the other files are stricter than the suggestion for its example identities,
     the suggestion's cases are regenerated to expect the stricter decision (and say so), once.
     """
-    policy_path, tests_path = target_paths(policy_dir, name)
+    policy_path, _ = target_paths(policy_dir, name)
     try:
-        others = current_policy(policy_dir, leave_out=(policy_path, tests_path))
+        enforced = current_policy(policy_dir)
     except PolicyError as exc:
-        problems = tuple(f"current policy: {_here(p, policy_dir)}" for p in exc.problems)
-        return Review({}, (), "", problems, (), 0)
-    roles, define_approver, clashes = roles_for(others, role_prefix, policy_dir)
+        return Review({}, (), "", tuple(f"current policy: {p}" for p in exc.problems), (), 0)
+    roles, define_approver, clashes = roles_for(enforced, role_prefix, policy_path)
     if clashes:
         return Review({}, (), "", tuple(clashes), (), 0)
     suggestion = suggest(catalog, roles, define_approver)
@@ -133,28 +123,36 @@ def propose(
     return review(policy_dir, name, suggest(catalog, roles, define_approver, stricter), separator)
 
 
-def roles_for(policy: Policy | None, prefix: str, policy_dir: Path) -> tuple[Roles, bool, list[str]]:
+def roles_for(policy: Policy | None, prefix: str, own_file: Path) -> tuple[Roles, bool, list[str]]:
     """The suggestion's role names, whether to define the approver role, and name clashes to report.
 
-    An approver role the current files already define is reused (it grants nothing); a reader or
-    operator role they define is a clash: the suggestion would widen it. Choose a prefix instead.
+    Names defined in `own_file` (an earlier suggestion, which this one replaces) are free. An
+    approver role another file defines is reused (it grants nothing); a reader or operator role
+    or an example identity another file defines is a clash: choose a prefix instead.
     """
     roles = Roles.prefixed(prefix)
     if policy is None:
         return roles, True, []
+    own = own_file.resolve()
+
+    def elsewhere(location: Location) -> bool:
+        return location.file.resolve() != own
+
     clashes = [
-        f"role {r!r} is already defined at {policy_dir / policy.roles[r].location.file.name}:"
-        f"{policy.roles[r].location.line}; choose other role names with --role-prefix (e.g. suggested-)"
+        f"role {r!r} is already defined at {policy.roles[r].location}; "
+        "choose other role names with --role-prefix (e.g. suggested-)"
         for r in (roles.reader, roles.operator)
-        if r in policy.roles
+        if r in policy.roles and elsewhere(policy.roles[r].location)
     ]
+    examples = (roles.example_identity(r) for r in (roles.reader, roles.operator, roles.approver))
     clashes += [
-        f"identity {name!r} is already defined in {policy_dir / policy.identities[name].grant.location.file.name}; "
+        f"identity {name!r} is already defined at {policy.identities[name].grant.location}; "
         "choose other names with --role-prefix"
-        for name in (roles.example_identity(r) for r in (roles.reader, roles.operator, roles.approver))
-        if name in policy.identities
+        for name in examples
+        if name in policy.identities and elsewhere(policy.identities[name].grant.location)
     ]
-    return roles, roles.approver not in policy.roles, clashes
+    approver = policy.roles.get(roles.approver)
+    return roles, approver is None or not elsewhere(approver.location), clashes
 
 
 def review(policy_dir: Path, name: str, suggestion: Suggestion, separator: str = "__") -> Review:
@@ -164,7 +162,7 @@ def review(policy_dir: Path, name: str, suggestion: Suggestion, separator: str =
     existing = tuple(p for p in files if p.exists())
     diff = "".join(_diff(path, text) for path, text in files.items())
     try:
-        before = current_policy(policy_dir)  # what is enforced now, an earlier suggestion included
+        before = current_policy(policy_dir)  # an earlier suggestion of the same name included
     except PolicyError as exc:
         return Review(files, existing, diff, tuple(f"current policy: {p}" for p in exc.problems), (), 0)
     with tempfile.TemporaryDirectory(prefix="warden-suggest-") as scratch:
@@ -236,8 +234,8 @@ def _merged_copy(policy_dir: Path, scratch: Path, files: dict[Path, str]) -> Pat
     return merged
 
 
-def _here(problem: Problem, policy_dir: Path, scratch: Path | None = None) -> str:
-    return str(problem).replace(str(scratch), str(policy_dir)) if scratch is not None else str(problem)
+def _here(problem: Problem, policy_dir: Path, scratch: Path) -> str:
+    return str(problem).replace(str(scratch), str(policy_dir))
 
 
 def _failure(result: CaseResult, scratch: Path, policy_dir: Path) -> str:

@@ -1,4 +1,6 @@
-"""`warden policy suggest`: a starter policy from the live catalog, shown as a diff, written on request.
+"""`warden policy suggest`, and the risk lines of `warden policy explain`.
+
+`suggest`: a starter policy from the live catalog, shown as a diff, written on request.
 
 Only command-line glue: the catalog comes from `gateway.risk.catalog` (the upstreams file's
 servers launched directly, a running gateway's `/admin/tools`, or a JSON file), the suggestion
@@ -20,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.config import Settings
+from gateway.risk import RiskClass, classify
 from gateway.risk.catalog import CatalogError, from_json, from_upstreams
 from gateway.risk.review import Review, propose, target_paths, write
 from gateway.risk.suggest import CatalogTool
@@ -77,6 +80,28 @@ def _print_review(console: Console, review: Review) -> None:
         console.print(problem, style="red", markup=False)
     if review.passes:
         console.print(f"merged policy loads; {review.tests_run} test cases pass", style="green")
+
+
+def print_risk(console: Console, tool: str, catalog: Path | None, separator: str) -> None:
+    """The classes, evidence and conflicts of `tool` as the catalog file defines it."""
+    if catalog is None:
+        console.print("risk:     not shown (pass --catalog, e.g. the JSON of GET /admin/tools)", markup=False)
+        return
+    try:
+        tools = from_json(json.loads(catalog.read_text(encoding="utf-8")), separator)
+    except (OSError, ValueError, CatalogError) as exc:
+        raise _fail(console, f"--catalog {catalog}: {exc}") from None
+    entry = next((e for e in tools if e.public_name == tool), None)
+    if entry is None:
+        console.print(f"risk:     {tool} is not in {catalog}", markup=False)
+        return
+    risk = classify(entry.tool)
+    colour = "red" if risk.held else "yellow" if risk.level != RiskClass.READ_ONLY else "green"
+    console.print(f"risk:     [bold {colour}]{risk.label}[/]")
+    for evidence in risk.evidence:
+        console.print(f"          {evidence}", markup=False)
+    for conflict in risk.conflicts:
+        console.print(f"conflict: {conflict}", style="red", markup=False)
 
 
 def suggest_command(

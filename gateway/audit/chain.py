@@ -28,7 +28,8 @@ HASHED_FIELDS = (
 )  # fmt: skip
 """Fields covered by ``hash`` (record version 2): every column except prev_hash and hash."""
 HASHED_FIELDS_V1 = HASHED_FIELDS[:-1]
-"""Record version 1 (before ``risk``): every column of its time except prev_hash and hash."""
+"""Record version 1 (before ``risk``): every column of its time except prev_hash and hash. A version 1
+record whose ``risk`` is not empty is hashed with it, so a risk written into an old record is caught."""
 
 
 def chain_hash(prev_hash: str, fields: Mapping[Any, Any]) -> str:
@@ -36,7 +37,7 @@ def chain_hash(prev_hash: str, fields: Mapping[Any, Any]) -> str:
 
     ``ts`` may be an aware datetime or the ISO text of one in UTC (as ``hash_ts`` gives).
     """
-    names = HASHED_FIELDS if int(fields["version"]) >= 2 else HASHED_FIELDS_V1
+    names = HASHED_FIELDS if int(fields["version"]) >= 2 or fields.get("risk") else HASHED_FIELDS_V1
     hashed = {name: fields[name] for name in names}
     ts = hashed["ts"]
     hashed["ts"] = hash_ts(ts) if isinstance(ts, datetime) else ts

@@ -5,7 +5,17 @@ the console use it on the definitions the upstreams list. `suggest.py` turns a c
 catalog into policy files an operator reviews.
 """
 
-from gateway.risk.classify import HELD, Risk, classify, classify_json, risk_label
+from gateway.risk.classify import HELD, Risk, classify, classify_json, risk_change, risk_label
 from gateway.risk.evidence import SEVERITY, Evidence, RiskClass
 
-__all__ = ["HELD", "SEVERITY", "Evidence", "Risk", "RiskClass", "classify", "classify_json", "risk_label"]
+__all__ = [
+    "HELD",
+    "SEVERITY",
+    "Evidence",
+    "Risk",
+    "RiskClass",
+    "classify",
+    "classify_json",
+    "risk_change",
+    "risk_label",
+]

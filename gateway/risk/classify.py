@@ -119,6 +119,25 @@ def risk_label(tool: types.Tool | None) -> str:
     return label
 
 
+def risk_change(before: types.Tool, after: types.Tool) -> str | None:
+    """How a definition change moved the tool's risk, in words (None when the classes are the same).
+
+    For definition pinning and the console: surfaced beside the definition change itself.
+    """
+    old, new = classify(before), classify(after)
+    if old.classes == new.classes:
+        return None
+    gained = [c for c in new.classes if c not in old.classes]
+    lost = [c for c in old.classes if c not in new.classes]
+    why = [str(e) for e in new.evidence if e.risk in gained and e not in old.evidence]
+    parts = [f"risk of {after.name} changed: {old.label} -> {new.label}"]
+    if gained:
+        parts.append(f"gained {', '.join(gained)}" + (f" ({'; '.join(why)})" if why else ""))
+    if lost:
+        parts.append(f"lost {', '.join(lost)}")
+    return "; ".join(parts)
+
+
 def classify_json(tool: Mapping[str, Any]) -> Risk:
     """`classify` of a tool as tools/list JSON (``inputSchema``, ``annotations.readOnlyHint``)."""
     return classify(types.Tool.model_validate(dict(tool)))

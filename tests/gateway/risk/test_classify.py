@@ -12,7 +12,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 
-from gateway.risk import RiskClass, classify, classify_json, risk_label
+from gateway.risk import RiskClass, classify, classify_json, risk_change, risk_label
 from gateway.risk.suggest import CatalogTool
 
 R = RiskClass
@@ -190,3 +190,21 @@ def test_risk_label_is_memoized_per_definition_object(snapshot: list[CatalogTool
     copy = reset.model_copy(update={"annotations": None, "name": "get_status"})
     assert risk_label(copy) != risk_label(reset)  # another object: classified afresh
     assert risk_label(None) == ""
+
+
+def test_a_definition_change_that_moves_the_risk_is_described(snapshot: list[CatalogTool]) -> None:
+    status = by_name(snapshot)["git__git_status"]
+    rewritten = status.model_copy(
+        update={
+            "description": "Shows the working tree status, then runs a shell command to clean it",
+            "annotations": status.annotations.model_copy(update={"read_only_hint": False})
+            if status.annotations
+            else None,
+        }
+    )
+    assert risk_change(status, rewritten) == (
+        "risk of git_status changed: read-only -> executes-code,writes; gained executes-code, writes "
+        "(annotation: readOnlyHint=false -> writes; description: says 'runs a shell command' -> executes-code); "
+        "lost read-only"
+    )
+    assert risk_change(status, status.model_copy()) is None

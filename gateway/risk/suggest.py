@@ -149,6 +149,11 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _one_line(text: str) -> str:
+    """Text for a YAML comment: whatever an upstream put in it, no line break survives."""
+    return " ".join(text.splitlines())
+
+
 def _reason(s: Suggested, roles: Roles) -> str:
     why = "; ".join(str(e) for e in s.risk.evidence if e.risk is not None and e.risk in s.risk.classes)
     action = {
@@ -171,7 +176,7 @@ def _policy_text(
         "# input schema. read-only -> reader; writes -> operator; destructive or executes-code -> held for approval.",
         "# FLAGGED lines mark open-world tools, tools handling secrets, and annotations other evidence contradicts.",
     ]
-    lines += [f"# not suggested (a name no glob can spell; default deny keeps it closed): {name}" for name in skipped]
+    lines += [f"# not suggested (a name no glob can spell; default deny keeps it closed): {_q(n)}" for n in skipped]
     lines += ["", "# Example identities the tests use: give your agents these roles, then remove or rename these."]
     lines += ["identities:"]
     lines += [f"  {roles.example_identity(r)}:\n    roles: [{r}]" for r in (roles.reader, roles.operator)]
@@ -183,7 +188,7 @@ def _policy_text(
         lines.append(f"  {roles.approver}: {{}}   # approves held calls; calls no tools")
     lines += ["", "rules:"]
     for s in placed:
-        lines += [f"  # FLAGGED {flag}" for flag in s.flags]
+        lines += [f"  # FLAGGED {_one_line(flag)}" for flag in s.flags]
         lines += [
             f"  # NOTE for {who}: {d.effect} by rule {', '.join(d.rule_ids)} of another file wins over this rule"
             for (who, tool), d in sorted(stricter.items())

@@ -117,7 +117,7 @@ def propose(
         return Review({}, (), "", tuple(clashes), (), 0)
     suggestion = suggest(catalog, roles, define_approver)
     first = review(policy_dir, name, suggestion, separator)
-    stricter = _stricter(first, suggestion, separator)
+    stricter = _stricter(first, separator)
     if not stricter:
         return first
     return review(policy_dir, name, suggest(catalog, roles, define_approver, stricter), separator)
@@ -183,7 +183,7 @@ def review(policy_dir: Path, name: str, suggestion: Suggestion, separator: str =
     return Review(files, existing, diff, (), failures, len(results), changes, suggestion)
 
 
-def _stricter(first: Review, suggestion: Suggestion, separator: str) -> dict[tuple[str, str], Decision]:
+def _stricter(first: Review, separator: str) -> dict[tuple[str, str], Decision]:
     """Generated cases that failed because another file's rule decided more strictly."""
     if first.problems or not first.files:
         return {}
@@ -247,13 +247,18 @@ _RANK = {"deny": 0, "approve": 1, "allow": 2}
 
 
 def _access_changes(before: Policy, after: Policy, tools: list[str], separator: str) -> list[AccessChange]:
-    """For each identity the current files define and each catalog tool: the no-argument decision."""
+    """For each identity the current files define and each catalog tool: a new grant widens (whatever
+    its rules say for some arguments); a changed no-argument decision is shown, widening if it is laxer."""
     changes: list[AccessChange] = []
     for name in sorted(before.identities):
+        identity = Identity(name, before.roles_of(name))
         for tool in tools:
             old, new = _effect(before, name, tool, separator), _effect(after, name, tool, separator)
-            if old != new:
-                widens = _RANK[new.split(" ", 1)[0]] > _RANK[old.split(" ", 1)[0]]
+            granted = not before.is_granted(identity, tool) and after.is_granted(
+                Identity(name, after.roles_of(name)), tool
+            )
+            if old != new or granted:
+                widens = granted or _RANK[new.split(" ", 1)[0]] > _RANK[old.split(" ", 1)[0]]
                 changes.append(AccessChange(name, tool, old, new, widens))
     return changes
 

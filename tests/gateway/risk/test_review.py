@@ -106,3 +106,18 @@ def test_a_broken_current_policy_is_reported_not_overridden(tmp_path: Path, snap
 def test_a_name_that_is_not_a_plain_stem_is_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="file stem"):
         target_paths(tmp_path, name)
+
+
+def test_a_new_grant_widens_even_where_a_condition_denies_without_arguments(
+    tmp_path: Path, snapshot: list[CatalogTool]
+) -> None:
+    policy_dir = tmp_path / "policies"
+    write(propose(policy_dir, "suggested", [e for e in snapshot if e.server == "time"]))
+    (policy_dir / "agents.yaml").write_text(
+        "identities:\n  prod-agent:\n    roles: [reader]\n"
+        "rules:\n  - id: no-root-repo\n    effect: deny\n    tools: [git__git_status]\n"
+        "    when: \"args.repo_path == '/'\"\n"
+    )
+    review = propose(policy_dir, "suggested", snapshot)
+    status = next(c for c in review.changes if c.identity == "prod-agent" and c.tool == "git__git_status")
+    assert status.widens and status.after == "deny no-root-repo"  # fails closed without arguments, yet granted

@@ -24,7 +24,9 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_suggest_from_an_upstreams_file_then_check_and_test(tmp_path: Path, five_servers: Path) -> None:
+def test_suggest_from_an_upstreams_file_then_check_and_test(
+    tmp_path: Path, five_servers: Path, live: list[CatalogTool]
+) -> None:
     policy_dir = tmp_path / "policies"
     code, out = invoke("suggest", "--upstreams", str(five_servers), "--dir", str(policy_dir))
     assert code == 0, out
@@ -36,6 +38,10 @@ def test_suggest_from_an_upstreams_file_then_check_and_test(tmp_path: Path, five
     assert (policy_dir / "suggested.yaml").exists() and (policy_dir / "tests" / "suggested.yaml").exists()
     code, out = invoke("check", "--dir", str(policy_dir), "--strict")
     assert code == 0 and "OK: 1 files, 3 identities, 3 roles" in out, out
+    catalog = tmp_path / "tools.json"
+    catalog.write_text(json.dumps({"tools": [tool_view(e.public_name, e.server, e.tool)["definition"] for e in live]}))
+    code, out = invoke("check", "--dir", str(policy_dir), "--catalog", str(catalog), "--strict")
+    assert code == 0 and "warning" not in out, out
     code, out = invoke("test", "--dir", str(policy_dir))
     assert code == 0 and "FAIL" not in out, out
 

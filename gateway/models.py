@@ -134,6 +134,8 @@ class AuditRecord(SQLModel, table=True):
     latency_total_ms: float | None = Field(default=None, sa_type=Float)
     request_ref: str | None = Field(default=None, sa_type=String(256))
     version: int = Field(default=1, sa_type=Integer)
+    risk: str = Field(default="", sa_type=String(128))
+    """Comma-joined risk classes of the called tool (``gateway.risk``); hashed from record version 2."""
     prev_hash: str = Field(sa_type=String(64))
     hash: str = Field(sa_type=String(64))
     """sha256(prev_hash + canonical JSON of every other field, seq included); see ``audit.chain_hash``."""

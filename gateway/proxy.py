@@ -40,6 +40,7 @@ from gateway.metrics import Metrics
 from gateway.models import Approval
 from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
+from gateway.risk import risk_label
 from gateway.types import AuditEvent, ClientFeatures, Decision, Identity, Outcome, ToolCall
 from gateway.upstream import Upstream, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 
@@ -144,6 +145,7 @@ class Proxy:
             reason=decision.reason,
             latency_policy_ms=policy_ms,
             request_ref=request_ref,
+            risk=risk_label(upstream.tools.get(tool)),
         )
 
         if decision.effect == "deny":

@@ -122,7 +122,10 @@ class AuditEvent:
     """Correlation id supplied by the agent in the request's `_meta` (pairs a user request with its calls)."""
     ts: datetime | None = None
     """Set by the writer when absent."""
-    version: int = 1
+    version: int = 2
+    """Record version: 1 hashed every field but `risk`; 2 hashes `risk` too (audit/chain.py)."""
+    risk: str = ""
+    """Risk classes of the called tool, comma-joined, most severe first (`gateway.risk`); "" if none."""
 
 
 def canonical_json(value: Any) -> str:

@@ -1,6 +1,6 @@
 """What links audit records: the hash of one record from its predecessor's hash and its fields.
 
-Owns: ``GENESIS_HASH``, the fields a record's hash covers (record version 1) and
+Owns: ``GENESIS_HASH``, the fields a record's hash covers (per record version: 2 added ``risk``) and
 ``chain_hash``. The writer (``audit/writer.py``) computes hashes with it; the verifier
 (``audit/verify.py``) recomputes them. Changing anything here invalidates every
 stored chain: add a record version instead.
@@ -24,9 +24,12 @@ GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
     "seq", "call_id", "phase", "method", "ts", "identity", "server", "tool", "arguments", "args_hash", "effect",
     "rule_ids", "reason", "outcome", "error", "approval_id", "latency_policy_ms", "latency_upstream_ms",
-    "latency_total_ms", "request_ref", "version",
+    "latency_total_ms", "request_ref", "version", "risk",
 )  # fmt: skip
-"""Fields covered by ``hash`` (record version 1): every column except prev_hash and hash."""
+"""Fields covered by ``hash`` (record version 2): every column except prev_hash and hash."""
+HASHED_FIELDS_V1 = HASHED_FIELDS[:-1]
+"""Record version 1 (before ``risk``): every column of its time except prev_hash and hash. A version 1
+record whose ``risk`` is not empty is hashed with it, so a risk written into an old record is caught."""
 
 
 def chain_hash(prev_hash: str, fields: Mapping[Any, Any]) -> str:
@@ -34,7 +37,8 @@ def chain_hash(prev_hash: str, fields: Mapping[Any, Any]) -> str:
 
     ``ts`` may be an aware datetime or the ISO text of one in UTC (as ``hash_ts`` gives).
     """
-    hashed = {name: fields[name] for name in HASHED_FIELDS}
+    names = HASHED_FIELDS if int(fields["version"]) >= 2 or fields.get("risk") else HASHED_FIELDS_V1
+    hashed = {name: fields[name] for name in names}
     ts = hashed["ts"]
     hashed["ts"] = hash_ts(ts) if isinstance(ts, datetime) else ts
     return hashlib.sha256((prev_hash + canonical_json(hashed)).encode()).hexdigest()

@@ -104,6 +104,7 @@ class EventPublic(BaseModel):
     latency_total_ms: float | None
     request_ref: str | None
     version: int
+    risk: str = ""
     prev_hash: str
     hash: str
 

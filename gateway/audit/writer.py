@@ -166,8 +166,9 @@ def _prepare(event: AuditEvent, redact_fields: frozenset[str], store_ts: Callabl
         "latency_total_ms": _float(event.latency_total_ms),
         "request_ref": event.request_ref,
         "version": int(event.version),
+        "risk": event.risk,
     }
-    text = _ENCODE(fields)
+    text = _ENCODE(fields if event.version >= 2 or event.risk else {k: v for k, v in fields.items() if k != "risk"})
     # Only a top-level key can read '"seq":' (a quote inside a JSON string is escaped).
     at = text.index(_SEQ_KEY) + len(_SEQ_KEY)
     values = list(fields.values())

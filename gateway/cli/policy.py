@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.cli.policy_risk import print_risk, suggest_command
 from gateway.config import Settings
 from gateway.policy import Policy, PolicyError, Problem, check_against_catalog, explain, load_policy
 from gateway.policy.testing import case_files, run_tests
@@ -138,6 +139,9 @@ def explain_command(
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list rules whose tool globs do not match the tool.")
     ] = False,
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="tools/list JSON (or GET /admin/tools) to show the tool's risk.")
+    ] = None,
 ) -> None:
     """Print the decision for one call and every rule considered, with why it did or did not apply."""
     settings = _settings()
@@ -164,6 +168,7 @@ def explain_command(
         console.print(f"approvers: {', '.join(d.approver_roles)}", markup=False)
     console.print(f"identity: {result.identity} roles [{', '.join(result.roles)}]", markup=False)
     console.print(f"grant:    {result.grant or 'none (default deny; rules are not consulted)'}", markup=False)
+    print_risk(console, tool, catalog, settings.tool_separator)
     redacted = sorted(policy.redact_fields(tool))
     if redacted:
         console.print(f"redacted: {', '.join(redacted)}", markup=False)
@@ -182,3 +187,6 @@ def explain_command(
     console.print(table)
     if hidden:
         console.print(f"{hidden} rule(s) for other tools not shown (--all shows them)")
+
+
+app.command("suggest")(suggest_command)

@@ -213,3 +213,18 @@ def test_a_file_that_is_not_a_database_is_reported_not_raised(tmp_path: Path) ->
     report = verify(engine, make_signer().public)
     engine.dispose()
     assert not report.ok and {d.kind for d in report.damage} == {"unreadable"}
+
+
+async def test_records_before_and_after_the_risk_field_verify_and_risk_is_covered(engine: Engine) -> None:
+    """Version 1 records (written before ``risk`` existed) keep verifying beside version 2 ones, whose
+    risk the hash covers; a risk written into an old record is caught too."""
+    old = [make_event(n, version=1) for n in range(3)]
+    new = [make_event(n, version=2, risk="destructive,writes") for n in range(3, 6)]
+    await write(engine, [*old, *new])
+    assert verify(engine, None).ok
+    sql(engine, "UPDATE audit_events SET risk = 'read-only' WHERE seq = 5")
+    assert damage(engine, None)[0] == 5
+    sql(engine, "UPDATE audit_events SET risk = 'destructive,writes' WHERE seq = 5")
+    assert verify(engine, None).ok
+    sql(engine, "UPDATE audit_events SET risk = 'read-only' WHERE seq = 2")
+    assert damage(engine, None)[0] == 2

@@ -13,16 +13,16 @@ Must never: read the audit log other than through ``audit.query`` and ``audit.ve
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
 from gateway.audit.checkpoints import audit_keys
-from gateway.audit.query import EventFilter, export_lines, get_event, iter_events, query_events
+from gateway.audit.query import MAX_PAGE, EventFilter, export_lines, get_event, iter_events, query_events
 from gateway.audit.verify import verify
 from gateway.console.access import AuditorUser, ConsoleError
 from gateway.console.render import SECURITY_HEADERS, page
@@ -56,12 +56,18 @@ def _filter(given: dict[str, str]) -> EventFilter:
 
 
 @router.get("")
-async def search(request: Request, gateway: GatewayDep, user: AuditorUser, cursor: int | None = None) -> Response:
+async def search(
+    request: Request,
+    gateway: GatewayDep,
+    user: AuditorUser,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE,
+) -> Response:
     given = _given(request)
     where = _filter(given)
-    found = await anyio.to_thread.run_sync(lambda: query_events(gateway.engine, where, cursor, PAGE, "desc"))
-    query = urlencode(given)
-    more = urlencode({**given, "cursor": found.next_cursor}) if found.next_cursor is not None else None
+    found = await anyio.to_thread.run_sync(lambda: query_events(gateway.engine, where, cursor, limit, "desc"))
+    paged = {**given, "limit": str(limit)} if limit != PAGE else given
+    more = urlencode({**paged, "cursor": found.next_cursor}) if found.next_cursor is not None else None
     return page(
         request,
         "audit.html",
@@ -69,7 +75,7 @@ async def search(request: Request, gateway: GatewayDep, user: AuditorUser, curso
         roles=gateway.policies.current.roles_of(user.identity),
         given=given,
         events=found.events,
-        query=query,
+        query=urlencode(given),
         more=more,
         choices=CHOICES,
     )

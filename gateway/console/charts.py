@@ -78,7 +78,7 @@ def _charts(engine: Engine, hours: int) -> dict[str, Any]:
     return {
         "timeline": svg.stacked_bars(timeline["labels"], timeline["series"], f"decisions per effect, last {hours} h"),
         "denied": svg.horizontal_bars(top, "top denied tools"),
-        "latency": svg.horizontal_bars(rows, "latency percentiles", " ms"),
+        "latency": svg.horizontal_bars(rows, "latency percentiles", " ms", colour="#2456a6"),
         "samples": len(lat["total"]),
         "decisions": sum(sum(v) for v in timeline["series"].values()),
     }

@@ -8,6 +8,7 @@ Must never: read the database or a request; the chart pages hand the numbers in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup, escape
@@ -54,7 +55,9 @@ def stacked_bars(
     return _svg(width, height, body, label)
 
 
-def horizontal_bars(rows: Sequence[tuple[str, float]], label: str, unit: str = "", width: int = 620) -> Markup:
+def horizontal_bars(
+    rows: Sequence[tuple[str, float]], label: str, unit: str = "", width: int = 620, colour: str = COLOURS["deny"]
+) -> Markup:
     """One labelled bar per row, longest first as given; the value at the bar's end."""
     if not rows:
         return Markup(f'<p class="muted">{escape(label)}: nothing in this range.</p>')
@@ -65,7 +68,7 @@ def horizontal_bars(rows: Sequence[tuple[str, float]], label: str, unit: str = "
         y = 4 + i * bar_h
         w = value / peak * (width - name_w - 70)
         body.append(f'<text x="0" y="{y + 14}">{escape(name[:36])}</text>')
-        body.append(f'<rect x="{name_w}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 6}" fill="#b42318"/>')
+        body.append(f'<rect x="{name_w}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 6}" fill="{colour}"/>')
         shown = f"{value:.1f}" if isinstance(value, float) and not value.is_integer() else f"{value:g}"
         body.append(f'<text x="{name_w + w + 4:.1f}" y="{y + 14}">{shown}{escape(unit)}</text>')
     return _svg(width, 8 + len(rows) * bar_h, body, label)
@@ -76,5 +79,5 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(round(q * len(ordered), 9))))
     return ordered[rank - 1]

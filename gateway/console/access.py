@@ -59,10 +59,9 @@ def safe_next(target: str | None) -> str:
     return PREFIX + "/approvals"
 
 
-async def signed_in(request: Request, gateway: GatewayDep) -> SignedIn:
-    """The person behind the session cookie; otherwise a redirect to sign-in that comes back here."""
+async def _session(request: Request, gateway: GatewayState, touch: bool) -> SignedIn:
     token = request.cookies.get(COOKIE)
-    found = await anyio.to_thread.run_sync(sessions(gateway).find, token) if token else None
+    found = await anyio.to_thread.run_sync(sessions(gateway).find, token, None, touch) if token else None
     if found is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise ConsoleError(303, "sign in first", f"{PREFIX}/login?next={quote(here, safe='')}")
@@ -71,7 +70,18 @@ async def signed_in(request: Request, gateway: GatewayDep) -> SignedIn:
     return found
 
 
+async def signed_in(request: Request, gateway: GatewayDep) -> SignedIn:
+    """The person behind the session cookie; otherwise a redirect to sign-in that comes back here."""
+    return await _session(request, gateway, touch=True)
+
+
+async def watching(request: Request, gateway: GatewayDep) -> SignedIn:
+    """``signed_in`` for a page's own polling: it does not keep the session from going idle."""
+    return await _session(request, gateway, touch=False)
+
+
 UserDep = Annotated[SignedIn, Depends(signed_in)]
+WatcherDep = Annotated[SignedIn, Depends(watching)]
 
 
 async def checked(request: Request, user: UserDep) -> SignedIn:

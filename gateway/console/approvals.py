@@ -28,7 +28,7 @@ from gateway.approvals.store import (
     decider_problem,
 )
 from gateway.audit.writer import AuditError
-from gateway.console.access import PREFIX, CheckedDep, ConsoleError, UserDep
+from gateway.console.access import PREFIX, CheckedDep, ConsoleError, UserDep, WatcherDep
 from gateway.console.render import SECURITY_HEADERS, page
 from gateway.console.sessions import SignedIn
 from gateway.deps import GatewayDep
@@ -67,7 +67,7 @@ async def inbox(request: Request, gateway: GatewayDep, user: UserDep) -> Respons
 
 
 @router.get("/rows")
-async def inbox_rows(request: Request, gateway: GatewayDep, user: UserDep) -> Response:
+async def inbox_rows(request: Request, gateway: GatewayDep, user: WatcherDep) -> Response:
     return page(request, "_approval_rows.html", user, rows=await _inbox(gateway, user))
 
 

@@ -66,8 +66,12 @@ class SessionStore:
         assert row.id is not None
         return SignedIn(row.id, identity, row.csrf_token), token
 
-    def find(self, token: str, now: datetime | None = None) -> SignedIn | None:
-        """The live session of ``token``, its idle window slid; None when unknown, idle, expired or revoked."""
+    def find(self, token: str, now: datetime | None = None, touch: bool = True) -> SignedIn | None:
+        """The live session of ``token``; None when unknown, idle, expired or revoked.
+
+        ``touch`` slides the idle window: a person acted. A page polling by itself passes False,
+        so an open tab left alone still goes idle.
+        """
         now = now or utcnow()
         query = (
             select(ConsoleSession, ApiKey.revoked_at)
@@ -84,7 +88,7 @@ class SessionStore:
                 session.exec(delete(ConsoleSession).where(col(ConsoleSession.id) == row.id))
                 session.commit()
                 return None
-            if idle > min(TOUCH_EVERY_S, self.idle_s / 4):
+            if touch and idle > min(TOUCH_EVERY_S, self.idle_s / 4):
                 session.exec(update(ConsoleSession).where(col(ConsoleSession.id) == row.id).values(last_seen_at=now))
                 session.commit()
             assert row.id is not None

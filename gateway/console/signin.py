@@ -88,7 +88,9 @@ async def login(
         await _audit(gateway, "console/sign-in", found.name, False, reason)
         return _login_form(request, gateway, target, 403, f"Identity {found.name} {reason}.")
     await _audit(gateway, "console/sign-in", found.name, True, f"roles {sorted(allowed)}")
-    _, token = await anyio.to_thread.run_sync(sessions(gateway).open, found.name, found.id)
+    store = sessions(gateway)
+    await anyio.to_thread.run_sync(store.prune)  # sessions nobody came back to
+    _, token = await anyio.to_thread.run_sync(store.open, found.name, found.id)
     response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(
         COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies(request, gateway), path=PREFIX

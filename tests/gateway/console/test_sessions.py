@@ -41,6 +41,14 @@ def test_an_idle_session_ends_and_an_active_one_slides(engine: Engine) -> None:
     assert store.find(token, now + timedelta(seconds=201)) is None  # and it is gone for good
 
 
+def test_polling_does_not_keep_a_session_alive(engine: Engine) -> None:
+    store, token, _ = _signed_in(engine, idle_s=60)
+    now = utcnow()
+    for seconds in (20, 40, 55):
+        assert store.find(token, now + timedelta(seconds=seconds), touch=False) is not None
+    assert store.find(token, now + timedelta(seconds=70), touch=False) is None
+
+
 def test_a_session_ends_at_its_absolute_expiry_however_active(engine: Engine) -> None:
     store, token, _ = _signed_in(engine, idle_s=60, max_s=120)
     now = utcnow()

@@ -18,10 +18,11 @@ from tests.gateway.harness import REPO, Gateway, NotesUpstream, run_gateway, ups
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "screenshots"
-IDENTITIES = ["writer-agent", "alice", "bob", "root"]
+IDENTITIES = ["writer-agent", "lead", "alice", "bob", "root"]
 POLICY = """
 identities:
   writer-agent: {roles: [writer]}
+  lead: {roles: [writer, approver]}
   alice: {roles: [approver]}
   bob: {roles: [auditor]}
   root: {roles: [admin, auditor, approver]}

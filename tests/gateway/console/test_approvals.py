@@ -17,9 +17,9 @@ from tests.gateway.harness import Gateway, text_of
 pytestmark = pytest.mark.anyio
 
 
-async def held(gw: Gateway, title: str, **extra: str) -> str:
+async def held(gw: Gateway, title: str, who: str = "writer-agent", **extra: str) -> str:
     """An agent's add_note call held for approval (answered pending after the hold); its approval id."""
-    result = await call(gw, "writer-agent", "notes__add_note", {"title": title, "body": "b", **extra})
+    result = await call(gw, who, "notes__add_note", {"title": title, "body": "b", **extra})
     return pending_id(result)
 
 
@@ -94,6 +94,19 @@ async def test_a_person_without_the_approver_role_sees_no_button_and_a_forged_po
     async with httpx.AsyncClient() as http:  # a cross-site form: SameSite keeps the cookie home
         cross_site = await http.post(decide, data={"verdict": "approve", "reason": "x", "csrf": await csrf_of(alice)})
     assert cross_site.status_code == 303 and "/console/login" in cross_site.headers["location"]  # no cookie
+    assert approval_row(gateway, approval_id)["state"] == "pending"
+
+
+async def test_nobody_approves_their_own_call_in_the_console(gateway: Gateway, browser: Any) -> None:
+    approval_id = await held(gateway, "publish my own", who="lead")
+    page = await (await browser.new_context()).new_page()
+    await sign_in(page, gateway, "lead", f"/approvals/{approval_id}")
+    assert await page.text_content("#requester") == "lead"  # the requester may look at it ...
+    assert await page.locator("#approve").count() == 0  # ... but gets no button
+    assert "cannot decide its own approval" in (await page.text_content("#why-not") or "")
+    decide = f"{gateway.url}/console/approvals/{approval_id}/decide"
+    forged = await page.request.post(decide, form={"verdict": "approve", "reason": "me", "csrf": await csrf_of(page)})
+    assert forged.status == 403 and "own approval" in await forged.text()
     assert approval_row(gateway, approval_id)["state"] == "pending"
 
 

@@ -38,6 +38,8 @@ from gateway.state import GatewayState
 router = APIRouter(prefix="/approvals")
 
 INBOX_SIZE = 200
+RECENT_SIZE = 20
+DECIDED = ("approved", "denied", "expired", "consumed")
 
 
 def _view(approval: Approval, gateway: GatewayState, user: SignedIn) -> dict[str, Any]:
@@ -52,9 +54,11 @@ def _view(approval: Approval, gateway: GatewayState, user: SignedIn) -> dict[str
     }
 
 
-async def _inbox(gateway: GatewayState, user: SignedIn) -> list[dict[str, Any]]:
+async def _inbox(
+    gateway: GatewayState, user: SignedIn, states: tuple[str, ...] = ("pending",), size: int = INBOX_SIZE
+) -> list[dict[str, Any]]:
     try:
-        found = await anyio.to_thread.run_sync(lambda: gateway.approvals.list(["pending"], INBOX_SIZE))
+        found = await anyio.to_thread.run_sync(lambda: gateway.approvals.list(states, size))
     except ApprovalStoreError as exc:
         raise ConsoleError(503, "the approval store is unavailable; try again") from exc
     return [_view(a, gateway, user) for a in found if gateway.desk.may_see(a, user.identity)]
@@ -63,7 +67,9 @@ async def _inbox(gateway: GatewayState, user: SignedIn) -> list[dict[str, Any]]:
 @router.get("")
 async def inbox(request: Request, gateway: GatewayDep, user: UserDep) -> Response:
     rows = await _inbox(gateway, user)
-    return page(request, "approvals.html", user, roles=gateway.policies.current.roles_of(user.identity), rows=rows)
+    recent = await _inbox(gateway, user, DECIDED, RECENT_SIZE)
+    roles = gateway.policies.current.roles_of(user.identity)
+    return page(request, "approvals.html", user, roles=roles, rows=rows, recent=recent)
 
 
 @router.get("/rows")

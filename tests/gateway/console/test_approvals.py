@@ -54,6 +54,8 @@ async def test_approver_opens_the_link_signs_in_and_approves_then_the_retry_runs
     )
     assert not retry.is_error, text_of(retry)
     assert json.loads(text_of(retry))["title"] == "publish from the console"
+    await page.goto(f"{gateway.url}/console/approvals")
+    assert "looks right to me" in (await page.locator("#recent tr", has_text=approval_id).text_content() or "")
     row_now = approval_row(gateway, approval_id)
     assert (row_now["state"], row_now["decided_by"], row_now["decided_reason"]) == (
         "consumed",

@@ -90,6 +90,9 @@ async def login(
     await _audit(gateway, "console/sign-in", found.name, True, f"roles {sorted(allowed)}")
     store = sessions(gateway)
     await anyio.to_thread.run_sync(store.prune)  # sessions nobody came back to
+    previous = request.cookies.get(COOKIE)
+    if previous:  # signing in again (maybe as someone else) ends the session this browser had
+        await anyio.to_thread.run_sync(store.close, previous)
     _, token = await anyio.to_thread.run_sync(store.open, found.name, found.id)
     response = RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(

@@ -76,3 +76,20 @@ async def test_next_never_leaves_the_console(gateway: Gateway, browser: Any) -> 
     await page.click("#sign-in")
     await page.wait_for_load_state()
     assert page.url == f"{gateway.url}/console/approvals"
+
+
+async def test_signing_in_again_ends_the_previous_session(gateway: Gateway, browser: Any) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await sign_in(page, gateway, "alice")
+    (first,) = [c for c in await context.cookies() if c["name"] == "warden_console"]
+    await page.goto(f"{gateway.url}/console/login")
+    await page.fill("#key", gateway.keys["bob"])
+    await page.click("#sign-in")
+    await page.wait_for_load_state()
+    assert await page.text_content(".who") == "bob"
+    replay = await browser.new_context()
+    await replay.add_cookies([{k: first[k] for k in ("name", "value", "domain", "path")}])
+    again = await replay.new_page()
+    await again.goto(f"{gateway.url}/console/approvals")
+    assert "/console/login" in again.url

@@ -24,6 +24,7 @@ from gateway.audit.checkpoints import audit_keys
 from gateway.audit.writer import AuditWriter
 from gateway.auth import BearerKeyMiddleware
 from gateway.config import Settings
+from gateway.console import install as install_console
 from gateway.db import create_db_engine, migrate
 from gateway.identities import IdentityStore
 from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
@@ -131,5 +132,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(approval_routes.router)
     app.include_router(audit_routes.router)
+    install_console(app)
     app.router.routes.append(Route("/mcp", endpoint=_MCPEndpoint(app), methods=["GET", "POST", "DELETE"]))
     return app

@@ -84,6 +84,18 @@ class Settings(BaseSettings):
         None, description="Base URL people use to reach this gateway (approval links); default http://HOST:PORT."
     )
 
+    # web console (gateway/console/)
+    console_idle_s: float = Field(
+        1800.0, gt=0, description="Seconds without a request before a console session ends (idle expiry)."
+    )
+    console_session_max_s: float = Field(
+        43200.0, gt=0, description="Seconds a console session lasts at most, however active."
+    )
+    console_roles: list[str] = Field(
+        ["approver", "auditor", "admin"],
+        description="Roles (from the policy files) whose holders may sign in to the console; agents hold none.",
+    )
+
     # serving (`warden serve`), adapter promotion and the agent (`warden agent run`)
     vllm_python: Path | None = Field(
         None,

@@ -36,12 +36,20 @@ async def bearer_identity(request: Request, gateway: GatewayDep) -> str:
     return name
 
 
+def role_problem(gateway: GatewayState, name: str, role: str) -> str | None:
+    """Why ``name`` may not act as ``role`` under the live policy, or None when it holds it."""
+    if role not in gateway.policies.current.roles_of(name):
+        return f"identity {name!r} does not hold the {role!r} role in the policy files"
+    return None
+
+
 def require_role(role: str) -> Callable[..., Awaitable[str]]:
     """A dependency: the caller's identity when the live policy gives it ``role``; 403 otherwise."""
 
     async def holder(gateway: GatewayDep, name: Annotated[str, Depends(bearer_identity)]) -> str:
-        if role not in gateway.policies.current.roles_of(name):
-            raise HTTPException(403, f"identity {name!r} does not hold the {role!r} role in the policy files")
+        problem = role_problem(gateway, name, role)
+        if problem is not None:
+            raise HTTPException(403, problem)
         return name
 
     return holder

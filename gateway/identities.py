@@ -89,6 +89,11 @@ class IdentityStore:
 
     def authenticate(self, key: str) -> str | None:
         """The identity name owning ``key``, or None for a malformed, unknown or revoked key."""
+        found = self.key_of(key)
+        return found.name if found is not None else None
+
+    def key_of(self, key: str) -> ApiKeyPublic | None:
+        """The active key row ``key`` is, or None for a malformed, unknown or revoked key."""
         match = KEY_PATTERN.fullmatch(key)
         if match is None:
             return None
@@ -97,7 +102,7 @@ class IdentityStore:
         stored = row.key_hash if row is not None else _DUMMY_HASH
         if not hmac.compare_digest(hash_key(key), stored) or row is None or row.revoked_at is not None:
             return None
-        return row.name
+        return row.public()
 
     def revoke(self, name: str) -> int:
         """Revoke every active key of ``name``; return how many were revoked."""

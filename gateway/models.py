@@ -1,7 +1,7 @@
 """SQLModel tables of the gateway database and their public schemas.
 
 Owns: the shape of every stored row (``identities``, ``audit_events``,
-``audit_checkpoints``, ``approvals``, ``adapters``) and the schemas that may leave the process
+``audit_checkpoints``, ``approvals``, ``adapters``, ``console_sessions``) and the schemas that may leave the process
 (``ApiKeyPublic``, ``ApprovalPublic``, ``AdapterPublic``). The Alembic
 migrations under ``migrations/versions`` must create exactly these tables; a test
 compares them.
@@ -271,3 +271,24 @@ class Adapter(SQLModel, table=True):
 
     def public(self) -> AdapterPublic:
         return AdapterPublic.model_validate(self.model_dump(exclude={"id", "eval_report"}))
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A person's signed-in web console session (``gateway/console/sessions.py``).
+
+    Only ``sha256(token)`` is stored; the token lives in the browser's HttpOnly cookie.
+    ``key_id`` is the API key the person signed in with: revoking it ends the session.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    identity: str = Field(sa_type=String(64), index=True)
+    key_id: int = Field(sa_type=Integer)
+    csrf_token: str = Field(sa_type=String(64))
+    """The synchronizer token every state-changing form and request must echo."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    """Absolute end of the session, however active it is."""

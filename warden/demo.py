@@ -110,7 +110,7 @@ def gateway_process(workdir: Path, env: dict[str, str], port: int) -> Iterator[s
                     raise SystemExit(f"the gateway exited at start; see {log_path}")
                 with contextlib.suppress(httpx.HTTPError):
                     ready = httpx.get(f"{url}/readyz", timeout=2).json()
-                    if all(u["state"] == "ready" for u in ready["upstreams"].values()):
+                    if ready["upstreams_ready"] == ready["upstreams_total"]:
                         break
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the gateway did not become ready in 90 s; see {log_path}")

@@ -59,13 +59,14 @@ async def run_task(
     system_prompt: str | None = None,
     request_id: str | None = None,
     observer: Observer | None = print_event,
+    llm_key: str | None = None,
 ) -> RunResult:
     """One run with its own HTTP client and gateway session (the CLI and the demo use this)."""
     async with (
         httpx.AsyncClient(timeout=httpx.Timeout(limits.max_seconds, connect=10)) as http,
         connect(mcp_url, api_key) as tools,
     ):
-        llm = ChatClient(http, llm_url, model, temperature=0.0, max_tokens=max_tokens)
+        llm = ChatClient(http, llm_url, model, temperature=0.0, max_tokens=max_tokens, api_key=llm_key)
         return await run(task, llm, tools, limits, transcript, system_prompt, observer, request_id)
 
 
@@ -103,6 +104,7 @@ def run_command(
                 task,
                 model=model,
                 llm_url=llm_url or f"http://127.0.0.1:{settings.vllm_port}/v1",
+                llm_key=settings.vllm_key(),
                 mcp_url=gateway or f"http://{settings.host}:{settings.port}/mcp",
                 api_key=key,
                 limits=Limits(max_steps, max_seconds),

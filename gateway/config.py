@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         return self.api_key.get_secret_value() if self.api_key else ""
 
     def vllm_key(self) -> str | None:
-        """The key Warden presents to its vLLM: `vllm_api_key`, else the key file `warden serve` wrote; None if neither."""
+        """The key Warden presents to its vLLM: `vllm_api_key`, else the file `warden serve` wrote; None if neither."""
         if self.vllm_api_key is not None:
             return self.vllm_api_key.get_secret_value()
         try:

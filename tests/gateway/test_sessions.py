@@ -13,8 +13,6 @@ from tests.gateway.harness import Gateway, NotesUpstream, connect, fixture_polic
 
 PER_IDENTITY, GLOBAL = 3, 8
 
-pytestmark = pytest.mark.anyio
-
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterator[Gateway]:
@@ -41,6 +39,7 @@ def _close(gw: Gateway, identity: str, session_id: str) -> None:
     assert httpx.delete(gw.mcp_url, headers=headers).status_code in (200, 204)
 
 
+@pytest.mark.anyio
 async def test_a_session_flood_by_one_identity_leaves_the_others_working(gw: Gateway) -> None:
     flood = [_open(gw, "writer-agent") for _ in range(4 * GLOBAL)]
     opened = [r.headers["mcp-session-id"] for r in flood if r.status_code == 200]
@@ -65,7 +64,7 @@ async def test_a_session_flood_by_one_identity_leaves_the_others_working(gw: Gat
     assert _open(gw, "writer-agent").status_code == 429
 
 
-async def test_another_identitys_session_cannot_be_borrowed(gw: Gateway) -> None:
+def test_another_identitys_session_cannot_be_borrowed(gw: Gateway) -> None:
     # reusing someone else's session id is refused (the SDK binds sessions to their opener)
     mine = _open(gw, "reader-agent")
     assert mine.status_code == 200

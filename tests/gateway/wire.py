@@ -50,7 +50,9 @@ def _length(data: bytes) -> int:
     return 0
 
 
-def declare_body(port: int, method: str, path: str, declared: int, headers: dict[str, str], timeout: float = 20) -> Answer:
+def declare_body(
+    port: int, method: str, path: str, declared: int, headers: dict[str, str], timeout: float = 20
+) -> Answer:
     """Send only the headers of a request declaring a `declared`-byte body, then wait for the answer.
 
     A server that reads the body before answering never answers: the socket times out."""

@@ -40,7 +40,8 @@ def test_concurrent_unauthenticated_streams_do_not_grow_the_gateway(gw: Gateway)
 
     def attack(n: int) -> None:
         path = f"/approvals/id-{n}/{('approve', 'deny')[n % 2]}"
-        answers.append(stream_body(gw.port, "POST", path, 25 * 1024 * 1024, {"Content-Type": "application/json"}).status)
+        answer = stream_body(gw.port, "POST", path, 25 * 1024 * 1024, {"Content-Type": "application/json"})
+        answers.append(answer.status)
 
     threads = [threading.Thread(target=attack, args=(n,)) for n in range(4)]
     for t in threads:

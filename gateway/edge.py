@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", ""})
 INVALID_REQUEST = -32600
 
 
@@ -74,8 +73,7 @@ def allowed_host_names(settings: Settings) -> frozenset[str] | None:
     if "*" in settings.allowed_hosts:
         return None
     names = set(LOOPBACK_NAMES)
-    if settings.host not in WILDCARD_ADDRESSES:
-        names.add(settings.host.lower().strip("[]"))
+    names.add(settings.host.lower().strip("[]"))  # also 0.0.0.0: clients of a wildcard bind use it; no DNS name
     if settings.public_base_url:
         public = urlsplit(settings.public_base_url).hostname
         if public:

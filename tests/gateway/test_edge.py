@@ -4,11 +4,21 @@ checked against the allow list, with a valid key) and body caps on /mcp answered
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.gateway.harness import Gateway, NotesUpstream, fixture_policy_dir, run_gateway, upstreams_yaml
+from gateway.app import create_app
+from gateway.config import Settings
+from tests.gateway.harness import (
+    FIXTURE_POLICY,
+    Gateway,
+    NotesUpstream,
+    fixture_policy_dir,
+    run_gateway,
+    upstreams_yaml,
+)
 from tests.gateway.wire import declare_body, stream_body
 
 LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -97,3 +107,26 @@ def test_an_unauthenticated_mcp_body_is_refused_before_it_is_sent(gw: Gateway) -
 
 def test_the_gateway_serves_after_the_attacks(gw: Gateway) -> None:
     assert _initialize(gw).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_a_route_body_limit_overrides_the_default_cap(tmp_path: Path) -> None:
+    upstreams = tmp_path / "upstreams.yaml"
+    upstreams.write_text("servers: {}\n")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}",
+        policy_dir=FIXTURE_POLICY.parent,
+        upstreams_file=upstreams,
+        policy_reload=False,
+        route_body_limits={"/approvals": 100},
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            capped = await http.post("/approvals/x/approve", json={"reason": "r" * 200})
+            small = await http.post("/approvals/x/approve", json={"reason": "r"})
+            evil = await http.get("/healthz", headers={"Host": "evil.example.com"})
+    assert capped.status_code == 413 and "at most 100 bytes" in capped.json()["detail"]
+    assert small.status_code == 401
+    assert evil.status_code == 403

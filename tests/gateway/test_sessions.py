@@ -5,6 +5,7 @@ opening sessions and calling tools."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ PER_IDENTITY, GLOBAL = 3, 8
 def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("sessions")
     env = {"WARDEN_MCP_SESSIONS_PER_IDENTITY": str(PER_IDENTITY), "WARDEN_MCP_MAX_SESSIONS": str(GLOBAL)}
-    identities = ["writer-agent", "reader-agent"]
+    identities = ["writer-agent", "reader-agent", "alice"]
     with run_gateway(tmp, fixture_policy_dir(tmp), upstreams_yaml(notes.url), identities, **env) as gateway:
         yield gateway
 
@@ -77,3 +78,9 @@ def test_another_identitys_session_cannot_be_borrowed(gw: Gateway) -> None:
     stolen = httpx.post(gw.mcp_url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=headers)
     assert stolen.status_code == 404
     _close(gw, "reader-agent", mine.headers["mcp-session-id"])
+
+
+def test_concurrent_opens_by_one_identity_cannot_pass_the_cap(gw: Gateway) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(lambda _: _open(gw, "alice").status_code, range(24)))
+    assert statuses == [200] * PER_IDENTITY + [429] * (24 - PER_IDENTITY)

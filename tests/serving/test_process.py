@@ -65,6 +65,9 @@ def test_vllm_refuses_requests_without_wardens_key(vllm: VllmServer, tool_adapte
     for headers in ({}, bearer("guessed"), {"Authorization": vllm.api_key}):
         assert httpx.post(f"{vllm.url}/v1/load_lora_adapter", json=load, headers=headers).status_code == 401
         assert httpx.get(f"{vllm.url}/v1/models", headers=headers).status_code == 401
+    sagemaker = {"name": "sneaky", "src": str(tool_adapter)}
+    assert httpx.post(f"{vllm.url}/adapters", json=sagemaker).status_code == 401  # outside /v1: the guard's
+    assert httpx.post(f"{vllm.url}/invocations", json={"prompt": "hi"}).status_code == 401
     assert httpx.get(f"{vllm.url}/health").status_code == 200  # liveness stays open for the launcher
 
     async def through_the_client() -> None:
@@ -190,3 +193,56 @@ def test_a_server_that_exits_at_start_reports_its_log(tmp_path: Path) -> None:
     server = _server(tmp_path, [sys.executable, "-c", "import sys; print('no such model'); sys.exit(3)"])
     with pytest.raises(ServeError, match=r"(?s)exited with status 3 while starting.*no such model"):
         server.wait_healthy(60)
+
+
+def test_the_guard_inside_vllm_requires_the_key_on_every_path_but_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    # vLLM checks its key under /v1 only; SageMaker's POST /adapters would load an adapter without it
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from serving.process import GUARD_DIR
+
+    assert sorted(p.name for p in GUARD_DIR.iterdir() if p.name != "__pycache__") == ["warden_vllm_guard.py"]
+    monkeypatch.syspath_prepend(str(GUARD_DIR))
+    from warden_vllm_guard import KeyOnEveryRoute
+
+    async def ok(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    paths = ["/health", "/adapters", "/adapters/x", "/invocations", "/ping", "/v1/models", "/v1/load_lora_adapter"]
+    inner = Starlette(routes=[Route(p, ok, methods=["GET", "POST", "DELETE", "OPTIONS"]) for p in paths])
+
+    async def statuses(key: str | None, headers: dict[str, str]) -> dict[tuple[str, str], int]:
+        if key is None:
+            monkeypatch.delenv("VLLM_API_KEY", raising=False)
+        else:
+            monkeypatch.setenv("VLLM_API_KEY", key)
+        transport = httpx.ASGITransport(app=KeyOnEveryRoute(inner))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            return {
+                (m, p): (await http.request(m, p, headers=headers)).status_code
+                for p in paths
+                for m in ("GET", "POST", "DELETE", "OPTIONS")
+            }
+
+    import anyio
+
+    def opened(got: dict[tuple[str, str], int]) -> set[tuple[str, str]]:
+        return {k for k, status in got.items() if status != 401}
+
+    assert opened(anyio.run(statuses, "wvk_k", {})) == {("GET", "/health")}
+    assert opened(anyio.run(statuses, "wvk_k", bearer("wvk_wrong"))) == {("GET", "/health")}
+    assert opened(anyio.run(statuses, "wvk_k", {"Authorization": "wvk_k"})) == {("GET", "/health")}
+    assert len(opened(anyio.run(statuses, "wvk_k", bearer("wvk_k")))) == len(paths) * 4
+    assert opened(anyio.run(statuses, None, bearer(""))) == {("GET", "/health")}  # no key set: closed
+
+
+def test_vllm_is_started_with_the_guard_on_its_path(tmp_path: Path) -> None:
+    from serving.process import GUARD_DIR
+
+    spec = build_spec(FAKE_INSTALL, _fake_base(tmp_path, "SmolLM2-135M-Instruct", 64), [], 8800)
+    command = spec.command()
+    assert command[command.index("--middleware") + 1] == "warden_vllm_guard.KeyOnEveryRoute"
+    env = spec.environment({"PYTHONPATH": "/elsewhere"})
+    assert env["PYTHONPATH"].split(":") == [str(GUARD_DIR), "/elsewhere"]

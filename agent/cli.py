@@ -2,7 +2,8 @@
 
 The model server defaults to `warden serve`'s (loopback, ``WARDEN_VLLM_PORT``), the gateway to
 ``http://HOST:PORT/mcp`` from settings; the agent's API key comes from ``WARDEN_API_KEY`` or
-``--key-file``. Progress is printed per step; the transcript is written as JSONL.
+``--key-file``. vLLM's own key (``Settings.vllm_key()``) is sent only to a loopback model server,
+never to another URL. Progress is printed per step; the transcript is written as JSONL.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -59,14 +61,19 @@ async def run_task(
     system_prompt: str | None = None,
     request_id: str | None = None,
     observer: Observer | None = print_event,
+    llm_key: str | None = None,
 ) -> RunResult:
     """One run with its own HTTP client and gateway session (the CLI and the demo use this)."""
     async with (
         httpx.AsyncClient(timeout=httpx.Timeout(limits.max_seconds, connect=10)) as http,
         connect(mcp_url, api_key) as tools,
     ):
-        llm = ChatClient(http, llm_url, model, temperature=0.0, max_tokens=max_tokens)
+        llm = ChatClient(http, llm_url, model, temperature=0.0, max_tokens=max_tokens, api_key=llm_key)
         return await run(task, llm, tools, limits, transcript, system_prompt, observer, request_id)
+
+
+def _on_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 @app.command("run")
@@ -103,6 +110,7 @@ def run_command(
                 task,
                 model=model,
                 llm_url=llm_url or f"http://127.0.0.1:{settings.vllm_port}/v1",
+                llm_key=settings.vllm_key() if llm_url is None or _on_loopback(llm_url) else None,
                 mcp_url=gateway or f"http://{settings.host}:{settings.port}/mcp",
                 api_key=key,
                 limits=Limits(max_steps, max_seconds),

@@ -60,8 +60,10 @@ class ChatClient:
         *,
         temperature: float = 0.0,
         max_tokens: int = 256,
+        api_key: str | None = None,
     ) -> None:
         self.http = http
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.temperature = temperature
@@ -96,7 +98,7 @@ class ChatClient:
     async def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
         try:
-            response = await self.http.request(method, url, json=body)
+            response = await self.http.request(method, url, json=body, headers=self.headers)
         except httpx.TimeoutException as exc:
             raise LLMError(f"the model server at {self.base_url} did not answer in time") from exc
         except httpx.HTTPError as exc:

@@ -51,7 +51,8 @@ def decode_rate(server: VllmServer, model: str, tokens: int) -> float:
     }
     first = last = 0.0
     generated = 0
-    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=600) as response:
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, headers=headers, timeout=600) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":

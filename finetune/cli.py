@@ -250,7 +250,8 @@ def eval_cmd(
             with launch(spec, log, timeout_s=600, progress=waiting) as server:
                 for side in sides:
                     model = "adapter" if side == "adapter" else spec.served_name
-                    run_side(side, evaluate.served_generator(f"{server.url}/v1", model), tokenizer)
+                    generate = evaluate.served_generator(f"{server.url}/v1", model, api_key=server.api_key)
+                    run_side(side, generate, tokenizer)
         else:
             results["generated_by"] = "transformers"
             for side in sides:

@@ -118,16 +118,20 @@ def hf_generator(model: Any, tokenizer: Any, batch_size: int = 8) -> Generate:
     return run
 
 
-def served_generator(base_url: str, model: str, concurrency: int = 8, timeout_s: float = 600) -> Generate:
+def served_generator(
+    base_url: str, model: str, concurrency: int = 8, timeout_s: float = 600, api_key: str | None = None
+) -> Generate:
     """Generation by a running OpenAI-compatible server (vLLM): `/completions` on the rendered prompt,
-    temperature 0, so the text is what the server's tool parser would read. `base_url` ends in /v1."""
+    temperature 0, so the text is what the server's tool parser would read. `base_url` ends in /v1;
+    `api_key` is the key the server was launched with (`VllmServer.api_key`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
     from tqdm import tqdm
 
     def run(prompts: list[str], max_new_tokens: int) -> list[str]:
-        with httpx.Client(timeout=timeout_s) as client, ThreadPoolExecutor(concurrency) as pool:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        with httpx.Client(timeout=timeout_s, headers=headers) as client, ThreadPoolExecutor(concurrency) as pool:
             bar = tqdm(total=len(prompts), desc=f"generate ({model})", dynamic_ncols=True, mininterval=2)
 
             def one(prompt: str) -> str:

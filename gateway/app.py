@@ -1,6 +1,8 @@
 """create_app(settings): assembles the gateway. Builds nothing at import time.
 
-The lifespan builds the engine, stores, policy, upstream pool, audit writer and MCP
+Every request first passes the edge checks (gateway.edge: Host/Origin allow list, body caps),
+then its route authenticates before it reads a body. /docs and /openapi.json exist only with
+``api_docs`` on. The lifespan builds the engine, stores, policy, upstream pool, audit writer and MCP
 session manager once, runs the background tasks (upstream supervisors, policy watcher)
 in one task group, and tears everything down in reverse order.
 """
@@ -26,6 +28,7 @@ from gateway.auth import BearerKeyMiddleware
 from gateway.config import Settings
 from gateway.console import install as install_console
 from gateway.db import create_db_engine, migrate
+from gateway.edge import BodyCap, HostOriginGuard, allowed_host_names
 from gateway.identities import IdentityStore
 from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
 from gateway.metrics import Metrics
@@ -107,7 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
             call_timeout_s=settings.upstream_call_timeout_s,
             approval_hold_s=settings.approval_hold_s,
         )
-        manager = build_session_manager(build_mcp_server(proxy, _version()), settings.max_body_bytes)
+        manager = build_session_manager(build_mcp_server(proxy, _version()), settings)
         app.state.gateway = GatewayState(
             settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk
         )
@@ -127,7 +130,18 @@ def create_app(settings: Settings) -> FastAPI:
             await audit.stop()
             engine.dispose()
 
-    app = FastAPI(title="Warden gateway", version=_version(), lifespan=lifespan)
+    docs = settings.api_docs
+    app = FastAPI(
+        title="Warden gateway",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    caps = {"/mcp": settings.max_body_bytes, **settings.route_body_limits}
+    app.add_middleware(BodyCap, default_cap=settings.max_api_body_bytes, caps=caps)
+    app.add_middleware(HostOriginGuard, hosts=allowed_host_names(settings), origins=settings.allowed_origins)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(approval_routes.router)

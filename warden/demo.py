@@ -110,7 +110,7 @@ def gateway_process(workdir: Path, env: dict[str, str], port: int) -> Iterator[s
                     raise SystemExit(f"the gateway exited at start; see {log_path}")
                 with contextlib.suppress(httpx.HTTPError):
                     ready = httpx.get(f"{url}/readyz", timeout=2).json()
-                    if all(u["state"] == "ready" for u in ready["upstreams"].values()):
+                    if ready["upstreams_ready"] == ready["upstreams_total"]:
                         break
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the gateway did not become ready in 90 s; see {log_path}")
@@ -182,6 +182,7 @@ def last_seq(database_url: str) -> int:
 
 def run_demo(workdir: Path, policy_dir: Path) -> None:
     from finetune.base_model import DEFAULT_CACHE, fetch
+    from serving.keys import new_api_key
     from warden import pipeline
 
     started = time.monotonic()
@@ -206,6 +207,7 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
     keys = ensure_keys(database_url, workdir / "keys.json")
     start_seq = last_seq(database_url)
     port, vllm_port = free_port(), free_port()
+    vllm_key = new_api_key()  # vLLM requires it on /v1; only the gateway (env) and this process hold it
     env = {
         **os.environ,
         "WARDEN_DATABASE_URL": database_url,
@@ -213,6 +215,7 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
         "WARDEN_UPSTREAMS_FILE": str(upstreams),
         "WARDEN_PORT": str(port),
         "WARDEN_VLLM_PORT": str(vllm_port),
+        "WARDEN_VLLM_API_KEY": vllm_key,
         "WARDEN_LOG_LEVEL": "WARNING",
         "WARDEN_APPROVAL_HOLD_S": "120",  # the agent's call waits while alice approves it from the CLI
         "WARDEN_APPROVAL_POLL_S": "0.5",
@@ -224,10 +227,10 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
         run = pipeline.train(workdir, data_dir, base, cfg)
         pipeline.step(5, total, "serving with vLLM")
         candidate = f"{cfg.adapter_name}-candidate"
-        with pipeline.vllm(workdir, base, vllm_port, (candidate, run / "adapter")) as llm_url:
+        with pipeline.vllm(workdir, base, vllm_port, (candidate, run / "adapter"), vllm_key) as llm_url:
             pipeline.step(6, total, "evaluation through vLLM: base vs adapter")
             models = {"base": base.name, "adapter": candidate}
-            report = pipeline.evaluate(run, base, llm_url, models, data_dir / "eval.jsonl", cfg)
+            report = pipeline.evaluate(run, base, llm_url, models, data_dir / "eval.jsonl", cfg, vllm_key)
             pipeline.register(database_url, cfg.adapter_name, base, run, report)
             pipeline.step(7, total, "promotion through the admin API (as alice, admin role)")
             model = cfg.adapter_name if pipeline.promote(url, keys["alice"], cfg.adapter_name) else base.name
@@ -243,6 +246,7 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
                     policy_dir=policy_dir.resolve(),
                     transcripts=workdir / "transcripts",
                     cfg=cfg,
+                    llm_key=vllm_key,
                 )
             )
     print_audit(database_url, start_seq)

@@ -2,8 +2,10 @@
 
 Checks the inputs (serving.models), adds the adapters promoted onto this base in the registry,
 starts vLLM on loopback with its log in a file, waits until it is healthy, and stops it (its
-whole process group) on Ctrl-C or SIGTERM. A server that exits by itself ends the command
-with the tail of its log.
+whole process group) on Ctrl-C or SIGTERM. vLLM requires an API key on /v1 (serving.keys):
+WARDEN_VLLM_API_KEY, else one generated for this launch and written to WARDEN_VLLM_API_KEY_FILE
+(mode 0600, removed on exit), where the gateway's admin API and `warden agent run` read it.
+A server that exits by itself ends the command with the tail of its log.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def serve(
     from gateway.config import Settings
     from serving.errors import ServeError
     from serving.install import find_python, probe
+    from serving.keys import new_api_key, write_key_file
     from serving.models import parse_adapter_arg
     from serving.process import build_spec, launch
 
@@ -68,6 +71,7 @@ def serve(
             ]
         install = probe(find_python(settings.vllm_python))
         chosen = vllm_dtype(dtype or settings.vllm_dtype, install.device)
+        given = settings.vllm_api_key.get_secret_value() if settings.vllm_api_key else None
         spec = build_spec(
             install,
             base,
@@ -77,6 +81,7 @@ def serve(
             settings.vllm_kvcache_gib,
             max_model_len,
             dtype=chosen.value,
+            api_key=given or new_api_key(),
         )
     except (ServeError, PrecisionError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
@@ -96,6 +101,10 @@ def serve(
     def waiting(seconds: float) -> None:
         console.print(f"  still starting vLLM ({seconds:.0f} s; log {log})", style="dim")
 
+    key_file = None if given else settings.vllm_api_key_file
+    if key_file is not None:
+        write_key_file(key_file, spec.api_key)
+        console.print(f"vLLM's API key for this launch: {key_file} (mode 0600)")
     try:
         with launch(spec, log, settings.vllm_start_timeout_s, progress=waiting) as server:
             seconds = time.monotonic() - server.started
@@ -110,6 +119,9 @@ def serve(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("vLLM stopped.")
+    finally:
+        if key_file is not None:
+            key_file.unlink(missing_ok=True)
 
 
 def _promoted(database_url: str, base: Path) -> list[AdapterPublic]:

@@ -5,8 +5,8 @@ policy for it (`gateway.risk`), reviewed (GET) or written into the policy direct
 HTTP glue only. The caller authenticates with its API key (`Authorization: Bearer`) and must
 hold the `admin` role in the policy files. Promotion asks the registry's rule
 (`gateway.adapters.registry.promotion_problem`: same base model as the server, eval score not below
-the base model's), then loads the adapter through vLLM's runtime endpoint on loopback (which
-has no authentication of its own and is never exposed), then records the promotion. Every
+the base model's), then loads the adapter through vLLM's runtime endpoint on loopback (behind the API key only
+Warden holds: ``Settings.vllm_key()``; never exposed), then records the promotion. Every
 attempt, refused or not, is one audit event (method `admin/adapters/promote`).
 """
 
@@ -57,6 +57,7 @@ async def promote(name: str, gateway: GatewayDep, admin: AdminDep) -> dict[str, 
     if adapter is None:
         raise HTTPException(404, f"no adapter named {name!r}; register it with `warden adapters register`")
     url = f"http://{LOOPBACK}:{gateway.settings.vllm_port}"
+    vllm_key = gateway.settings.vllm_key()
 
     async def audit(effect: Effect, outcome: Outcome, reason: str) -> None:
         await gateway.audit.record(
@@ -81,7 +82,10 @@ async def promote(name: str, gateway: GatewayDep, admin: AdminDep) -> dict[str, 
         raise HTTPException(409, problem)
     async with httpx.AsyncClient(timeout=gateway.settings.vllm_admin_timeout_s) as client:
         try:
-            models = await served_models(client, url)
+            models = await served_models(client, url, vllm_key)
+        except ServeError as exc:
+            await audit("deny", "upstream_error", str(exc))
+            raise HTTPException(502, str(exc)) from exc
         except httpx.HTTPError as exc:
             await audit("deny", "upstream_error", f"vLLM unreachable: {exc}")
             raise HTTPException(
@@ -95,7 +99,7 @@ async def promote(name: str, gateway: GatewayDep, admin: AdminDep) -> dict[str, 
         already = any(m.id == name for m in models)
         if not already:
             try:
-                await load_adapter(client, url, name, Path(adapter.path))
+                await load_adapter(client, url, name, Path(adapter.path), vllm_key)
             except (ServeError, httpx.HTTPError) as exc:
                 await audit("deny", "upstream_error", str(exc))
                 raise HTTPException(502, str(exc)) from exc

@@ -9,6 +9,9 @@ approver roles (from the live policy) and never works on one's own call.
     POST /approvals/{id}/approve   {"reason": "..."}
     POST /approvals/{id}/deny      {"reason": "..."}
 
+The key is checked before the body is read (an unauthenticated caller's body is never read),
+and bodies are capped (``max_api_body_bytes``, gateway.edge: 413).
+
 Errors: 401 no or bad key, 403 role missing or own call, 404 unknown id, 409 already
 decided or expired, 422 malformed body, 503 approval store or audit log unavailable.
 Nothing changes state on any of them.
@@ -19,8 +22,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from gateway.approvals.store import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
 from gateway.audit.writer import AuditError
@@ -40,6 +44,17 @@ class DecisionBody(BaseModel):
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     """Why: shown to the agent on a denial, kept on the approval and in the audit log."""
+
+
+async def decision_body(request: Request, _caller: CallerDep) -> DecisionBody:
+    """The body, read only once the caller is authenticated (FastAPI reads declared bodies before any dependency)."""
+    try:
+        return DecisionBody.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False, include_input=False)) from exc
+
+
+BodyDep = Annotated[DecisionBody, Depends(decision_body)]
 
 
 @router.get("")
@@ -64,12 +79,12 @@ async def get_approval(approval_id: str, gateway: GatewayDep, caller: CallerDep)
 
 
 @router.post("/{approval_id}/approve")
-async def approve(approval_id: str, body: DecisionBody, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
+async def approve(approval_id: str, body: BodyDep, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
     return await _decide(approval_id, "approve", body, gateway, caller)
 
 
 @router.post("/{approval_id}/deny")
-async def deny(approval_id: str, body: DecisionBody, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
+async def deny(approval_id: str, body: BodyDep, gateway: GatewayDep, caller: CallerDep) -> ApprovalPublic:
     return await _decide(approval_id, "deny", body, gateway, caller)
 
 

@@ -23,12 +23,14 @@ from tests.serving.vllm_harness import ADAPTER_NAME
 pytestmark = pytest.mark.anyio
 
 
-async def _run(gw: Gateway, llm_url: str, task: str, transcript: Path, **kw: Any) -> RunResult:
+async def _run(gw: Gateway, llm: VllmServer | str, task: str, transcript: Path, **kw: Any) -> RunResult:
+    """One run against `llm`: the session's vLLM (its URL and API key) or a bare URL."""
     limits = kw.pop("limits", Limits(max_steps=4, max_seconds=240))
     return await run_task(
         task,
         model=kw.pop("model", ADAPTER_NAME),
-        llm_url=llm_url,
+        llm_url=f"{llm.url}/v1" if isinstance(llm, VllmServer) else llm,
+        llm_key=llm.api_key if isinstance(llm, VllmServer) else None,
         mcp_url=gw.mcp_url,
         api_key=gw.keys[AGENT],
         limits=limits,
@@ -60,7 +62,7 @@ def _events(path: Path) -> list[dict[str, Any]]:
 @pytest.mark.slow
 async def test_agent_completes_a_task_through_the_gateway(gateway: Gateway, vllm: VllmServer, tmp_path: Path) -> None:
     transcript = tmp_path / "run.jsonl"
-    result = await _run(gateway, f"{vllm.url}/v1", "What time is it in Asia/Tokyo?", transcript)
+    result = await _run(gateway, vllm, "What time is it in Asia/Tokyo?", transcript)
 
     assert result.status == "answered", result
     first = result.calls[0]
@@ -91,7 +93,7 @@ async def test_a_denied_call_reaches_the_model_as_a_tool_message_and_is_audited(
     gateway: Gateway, vllm: VllmServer, tmp_path: Path
 ) -> None:
     transcript = tmp_path / "run.jsonl"
-    result = await _run(gateway, f"{vllm.url}/v1", "What time is it in Antarctica/Troll?", transcript)
+    result = await _run(gateway, vllm, "What time is it in Antarctica/Troll?", transcript)
 
     call = result.calls[0]
     assert (call.name, call.arguments, call.is_error) == (
@@ -119,7 +121,7 @@ async def test_a_tool_call_with_invalid_json_is_reported_to_the_model(
     transcript = tmp_path / "run.jsonl"
     result = await _run(
         gateway,
-        f"{vllm.url}/v1",
+        vllm,
         "What time is it in Asia/Tokyo?",
         transcript,
         max_tokens=12,
@@ -134,11 +136,11 @@ async def test_a_tool_call_with_invalid_json_is_reported_to_the_model(
 @pytest.mark.slow
 async def test_steps_and_time_are_bounded(gateway: Gateway, vllm: VllmServer, tmp_path: Path) -> None:
     one_step = await _run(
-        gateway, f"{vllm.url}/v1", "What time is it in Europe/Paris?", tmp_path / "a.jsonl", limits=Limits(1, 120)
+        gateway, vllm, "What time is it in Europe/Paris?", tmp_path / "a.jsonl", limits=Limits(1, 120)
     )
     assert one_step.status == "step_limit" and one_step.steps == 1 and len(one_step.calls) == 1
     no_time = await _run(
-        gateway, f"{vllm.url}/v1", "What time is it in Europe/Paris?", tmp_path / "b.jsonl", limits=Limits(4, 0.01)
+        gateway, vllm, "What time is it in Europe/Paris?", tmp_path / "b.jsonl", limits=Limits(4, 0.01)
     )
     assert no_time.status == "time_limit" and no_time.calls == []
 
@@ -151,7 +153,7 @@ async def test_an_unreachable_model_server_is_reported_not_raised(gateway: Gatew
 
 
 async def test_an_unknown_model_name_is_reported(gateway: Gateway, vllm: VllmServer, tmp_path: Path) -> None:
-    result = await _run(gateway, f"{vllm.url}/v1", "What time is it?", tmp_path / "run.jsonl", model="no-such-adapter")
+    result = await _run(gateway, vllm, "What time is it?", tmp_path / "run.jsonl", model="no-such-adapter")
     assert result.status == "llm_error"
     assert result.error is not None and "no model 'no-such-adapter'" in result.error
 

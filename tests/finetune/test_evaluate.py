@@ -94,13 +94,16 @@ def test_served_eval_matches_the_servers_own_tool_parsing(
     held_out = [{**ex, "messages": ex["messages"][:2]} for ex in examples(gateway_time_tools, 6, seed=7)]
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     url = f"{vllm.url}/v1"
-    adapter = evaluate.evaluate(evaluate.served_generator(url, ADAPTER_NAME), tokenizer, held_out, 64)
-    base = evaluate.evaluate(evaluate.served_generator(url, base_model.name), tokenizer, held_out, 64)
+    key = vllm.api_key
+    adapter = evaluate.evaluate(evaluate.served_generator(url, ADAPTER_NAME, api_key=key), tokenizer, held_out, 64)
+    base = evaluate.evaluate(evaluate.served_generator(url, base_model.name, api_key=key), tokenizer, held_out, 64)
     assert adapter["n_call"] == 6 and adapter["tool_call_accuracy"] >= 5 / 6, adapter["rows"]
     assert base["tool_call_accuracy"] < adapter["tool_call_accuracy"]
     for ex, row in zip(held_out[:3], adapter["rows"][:3], strict=True):
         body = {"model": ADAPTER_NAME, "messages": ex["messages"][:1], "tools": ex["tools"], "temperature": 0}
-        answer = httpx.post(f"{url}/chat/completions", json={**body, "max_tokens": 64}, timeout=120).json()
+        headers = {"Authorization": f"Bearer {key}"}
+        reply = httpx.post(f"{url}/chat/completions", json={**body, "max_tokens": 64}, headers=headers, timeout=120)
+        answer = reply.json()
         served = [
             (c["function"]["name"], json.loads(c["function"]["arguments"]))
             for c in answer["choices"][0]["message"].get("tool_calls") or []
@@ -111,6 +114,6 @@ def test_served_eval_matches_the_servers_own_tool_parsing(
 
 @pytest.mark.slow
 def test_served_eval_names_a_model_the_server_does_not_have(vllm: VllmServer) -> None:
-    generate = evaluate.served_generator(f"{vllm.url}/v1", "no-such-adapter")
+    generate = evaluate.served_generator(f"{vllm.url}/v1", "no-such-adapter", api_key=vllm.api_key)
     with pytest.raises(evaluate.EvalError, match=r"no-such-adapter.*404"):
         generate(["hello"], 4)

@@ -142,7 +142,7 @@ class Gateway:
         except httpx.HTTPError:
             return None
         body: dict[str, Any] = r.json()
-        if all(u["state"] == "ready" for u in body["upstreams"].values()):
+        if body.get("upstreams_total") is not None and body["upstreams_ready"] == body["upstreams_total"]:
             return body
         return None
 
@@ -174,6 +174,9 @@ def run_gateway(
         "WARDEN_UPSTREAM_BACKOFF_INITIAL_S": "0.2",
         "WARDEN_UPSTREAM_BACKOFF_MAX_S": "1",
         "NOTES_UPSTREAM_TOKEN": "upstream-secret-123",
+        # tests read upstream states and counters; tests/gateway/routes/test_health.py runs the defaults
+        "WARDEN_HEALTH_DETAILS": "public",
+        "WARDEN_METRICS_ACCESS": "public",
         **env_extra,
     }
     with open(log_path, "wb") as log:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from gateway.adapters.registry import AdapterRegistry, EvalScores
 from gateway.db import create_db_engine
+from serving.keys import bearer
 from serving.process import VllmServer
 from tests.gateway.harness import Gateway, run_gateway
 
@@ -45,7 +46,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, vllm: VllmServer) -> Itera
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     (policy_dir / "policy.yaml").write_text(POLICY)
-    env = {"WARDEN_VLLM_PORT": str(vllm.spec.port)}
+    env = {"WARDEN_VLLM_PORT": str(vllm.spec.port), "WARDEN_VLLM_API_KEY": vllm.api_key}
     with run_gateway(tmp, policy_dir, UPSTREAMS, ["root-admin", "agent"], **env) as gw:
         yield gw
 
@@ -64,7 +65,8 @@ def _promote(gw: Gateway, name: str, key: str | None) -> httpx.Response:
 
 
 def _served(vllm: VllmServer) -> set[str]:
-    return {m["id"] for m in httpx.get(f"{vllm.url}/v1/models", timeout=10).json()["data"]}
+    models = httpx.get(f"{vllm.url}/v1/models", headers=bearer(vllm.api_key), timeout=10).json()["data"]
+    return {m["id"] for m in models}
 
 
 def _audit(gw: Gateway, name: str) -> list[dict[str, Any]]:
@@ -115,6 +117,7 @@ def test_promotion_loads_the_adapter_into_the_running_vllm(
             "temperature": 0,
             "max_tokens": 64,
         },
+        headers=bearer(vllm.api_key),
         timeout=120,
     ).json()
     assert chat["choices"][0]["finish_reason"] == "tool_calls"

@@ -67,7 +67,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
             effect = ("allow", "deny", "allow")[n % 3]
             await writer.record(make_event(n, identity=identity, effect=effect, ts=T0 + timedelta(minutes=n)))
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield Api(app, http, keys)
 
 

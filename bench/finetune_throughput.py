@@ -35,7 +35,7 @@ def lora(model: torch.nn.Module) -> torch.nn.Module:
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, cfg)  # type: ignore[arg-type]
+    return get_peft_model(model, cfg)
 
 
 def main() -> None:

@@ -78,7 +78,7 @@ def main() -> None:
     base = fetch(args.base)
     adapter = args.adapter or (DEFAULT_ADAPTER if (DEFAULT_ADAPTER / "adapter_config.json").is_file() else None)
     if adapter is None:
-        from tests.finetune.vllm_harness import time_tools, train_adapter
+        from tests.serving.vllm_harness import time_tools, train_adapter
 
         adapter = train_adapter(base, time_tools())  # cached after the first time
     print(f"adapter: {adapter}", flush=True)

@@ -89,7 +89,7 @@ def data_build(
             )
             requests = mine.read_requests(transcripts) if transcripts is not None else {}
             offered = [t for c in catalogs for t in c]
-            mined, mined_stats = mine.mine(events, offered, audit_identity or None, requests, seed=seed)
+            mined, mined_stats = mine.mine(events, offered, audit_identity or None, requests=requests, seed=seed)
             extra += mined
         train, evals = data.build(catalogs, per_catalog, synthetic, extra, seed, eval_fraction, split == "tool")
         train = shaping.shape(train, evals, catalogs, seed, full_catalog_share, follow_up_share)
@@ -204,7 +204,9 @@ def eval_cmd(
     def run_side(side: str, generate: evaluate.Generate, tokenizer: object) -> None:
         results["heldout"][side] = evaluate.evaluate(generate, tokenizer, examples, max_new_tokens)
         if cats:
-            results["bfcl"][side] = bfcl_mod.run(generate, tokenizer, cats, bfcl_limit, 0, max_new_tokens)
+            results["bfcl"][side] = bfcl_mod.run(
+                generate, tokenizer, categories=cats, limit=bfcl_limit, seed=0, max_new_tokens=max_new_tokens
+            )
         typer.echo(f"{side}:\n{report.markdown(results)}")
         write_json(run_dir / "eval.json", results)  # partial results survive an interrupted run
 

@@ -60,7 +60,13 @@ def serve(
             ]
         install = probe(find_python(settings.vllm_python))
         spec = build_spec(
-            install, base, pairs, port or settings.vllm_port, tool_parser, settings.vllm_kvcache_gib, max_model_len
+            install,
+            base,
+            pairs,
+            port or settings.vllm_port,
+            tool_parser=tool_parser,
+            kvcache_gib=settings.vllm_kvcache_gib,
+            max_model_len=max_model_len,
         )
     except ServeError as exc:
         console.print(f"[bold red]error:[/] {exc}")

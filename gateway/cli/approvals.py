@@ -140,7 +140,9 @@ def _decide(approval_id: str, verdict: Verdict, decider: str, reason: str) -> No
             audit = AuditWriter(engine)
             await audit.start()
             try:
-                return await settle(store, audit, approval_id, decider, roles, verdict, reason.strip())
+                return await settle(
+                    store, audit, approval_id, decider=decider, roles=roles, verdict=verdict, reason=reason.strip()
+                )
             finally:
                 await audit.stop()
 

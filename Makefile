@@ -10,7 +10,7 @@ VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 ENVS := $(STAMP) $(BRIDGE_STAMP) $(VLLM_STAMP)
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test test-fast lint bench
 # A stamp is touched only after all the installs of its environment succeed.
 .DELETE_ON_ERROR:
 
@@ -95,12 +95,19 @@ demo: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Everything, slow tests included (real models, real training, real vLLM): what CI runs.
 test: lint setup
 	$(BIN)/warden policy check
 	$(BIN)/warden policy test
 	$(BIN)/pytest
+
+# The fast lane while editing: no `slow` tests (no model loads, no training, no vLLM), no lint.
+test-fast: $(STAMP)
+	$(BIN)/warden policy test
+	$(BIN)/pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/policy_decide.py

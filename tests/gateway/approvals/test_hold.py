@@ -174,6 +174,7 @@ async def test_cli_watch_shows_new_pending_approvals(held: Gateway) -> None:
         watch.terminate()
         watch.wait(10)
         reader.join(10)
+        stdout.close()  # the pipe is ours to close (an unclosed one is a ResourceWarning, and warnings fail)
 
 
 async def test_requester_cannot_approve_its_own_call(held: Gateway) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -127,7 +126,3 @@ class Settings(BaseSettings):
         if key_file is not None:
             return key_file.read_text().strip()
         return self.api_key.get_secret_value() if self.api_key else ""
-
-    def describe(self) -> dict[str, Any]:
-        """Settings safe to print: secrets (``SecretStr``) are masked."""
-        return self.model_dump(mode="json")

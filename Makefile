@@ -13,7 +13,7 @@ ENVS := $(STAMP) $(BRIDGE_STAMP) $(VLLM_STAMP)
 CONFORMANCE_DIR := .cache/conformance
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/.installed
 
-.PHONY: setup demo test lint bench conformance
+.PHONY: setup demo test test-fast lint bench conformance
 # A stamp is touched only after all the installs of its environment succeed.
 .DELETE_ON_ERROR:
 
@@ -110,12 +110,19 @@ demo: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Everything, slow tests included (real models, real training, real vLLM, the conformance suite): what CI runs.
 test: lint setup $(CONFORMANCE_STAMP)
 	$(BIN)/warden policy check
 	$(BIN)/warden policy test
 	WARDEN_CONFORMANCE_REQUIRED=1 $(BIN)/pytest
+
+# The fast lane while editing: no `slow` tests (no model loads, no training, no vLLM), no lint.
+test-fast: $(STAMP)
+	$(BIN)/warden policy test
+	$(BIN)/pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/policy_decide.py

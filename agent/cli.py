@@ -69,7 +69,16 @@ async def run_task(
         connect(mcp_url, api_key) as tools,
     ):
         llm = ChatClient(http, llm_url, model, temperature=0.0, max_tokens=max_tokens, api_key=llm_key)
-        return await run(task, llm, tools, limits, transcript, system_prompt, observer, request_id)
+        return await run(
+            task,
+            llm,
+            tools,
+            limits=limits,
+            transcript_path=transcript,
+            system_prompt=system_prompt,
+            observer=observer,
+            request_id=request_id,
+        )
 
 
 def _on_loopback(url: str) -> bool:

@@ -100,6 +100,7 @@ async def run(
     task: str,
     llm: ChatClient,
     tools: Tools,
+    *,
     limits: Limits = Limits(),
     transcript_path: Path | None = None,
     system_prompt: str | None = None,

@@ -163,6 +163,7 @@ def score(text: str, answer: list[dict[str, Any]]) -> bool:
 def run(
     generate: Generate,
     tokenizer: Any,
+    *,
     categories: tuple[str, ...] = CATEGORIES,
     limit: int = 50,
     seed: int = 0,

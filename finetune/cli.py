@@ -20,6 +20,7 @@ import typer
 from finetune.base_model import DEFAULT_CACHE
 
 if TYPE_CHECKING:
+    from gateway.adapters.report import Side
     from serving.install import VllmInstall
 
 model_app = typer.Typer(help="Prepare base models.", no_args_is_help=True)
@@ -90,7 +91,7 @@ def data_build(
             )
             requests = mine.read_requests(transcripts) if transcripts is not None else {}
             offered = [t for c in catalogs for t in c]
-            mined, mined_stats = mine.mine(events, offered, audit_identity or None, requests, seed=seed)
+            mined, mined_stats = mine.mine(events, offered, audit_identity or None, requests=requests, seed=seed)
             extra += mined
         train, evals = data.build(catalogs, per_catalog, synthetic, extra, seed, eval_fraction, split == "tool")
         train = shaping.shape(train, evals, catalogs, seed, full_catalog_share, follow_up_share)
@@ -171,7 +172,7 @@ def train_cmd(
 
 
 @finetune_app.command("eval")
-def eval_cmd(
+def eval_cmd(  # noqa: PLR0915  (one flat recipe: options, engine choice, both sides; split when it grows)
     run_dir: Path = typer.Option(..., help="training run directory (adapter/ and config.json)"),
     data: Path | None = typer.Option(None, help="eval JSONL (default: the run's eval_file)"),
     limit: int = typer.Option(200, help="held-out examples to evaluate, a fixed-seed sample (0: all)"),
@@ -200,7 +201,7 @@ def eval_cmd(
     server uses, whichever engine generates."""
     from finetune import bfcl as bfcl_mod
     from finetune import evaluate, report
-    from finetune.data import read_jsonl, write_json
+    from finetune.data import read_jsonl
     from finetune.precision import PrecisionError
 
     if engine not in ("auto", "vllm", "transformers"):
@@ -213,15 +214,19 @@ def eval_cmd(
     if 0 < limit < len(examples):  # a fixed-seed sample across all eval tools, not the first few
         examples = [examples[i] for i in sorted(random.Random(0).sample(range(len(examples)), limit))]
     cats = tuple(c for c in bfcl_categories.split(",") if c) if bfcl else ()
-    sides = ["adapter", "base"] if base_too else ["adapter"]
-    results: dict = {"heldout": {}, "bfcl": {}, "n_heldout": len(examples)}
+    sides: list[Side] = ["adapter", "base"] if base_too else ["adapter"]
+    results = report.EvalReport(n_heldout=len(examples))
 
-    def run_side(side: str, generate: evaluate.Generate, tokenizer: object) -> None:
-        results["heldout"][side] = evaluate.evaluate(generate, tokenizer, examples, max_new_tokens)
+    def run_side(side: Side, generate: evaluate.Generate, tokenizer: object) -> None:
+        results.heldout[side] = report.heldout(evaluate.evaluate(generate, tokenizer, examples, max_new_tokens))
         if cats:
-            results["bfcl"][side] = bfcl_mod.run(generate, tokenizer, cats, bfcl_limit, 0, max_new_tokens)
+            results.bfcl[side] = report.bfcl(
+                bfcl_mod.run(
+                    generate, tokenizer, categories=cats, limit=bfcl_limit, seed=0, max_new_tokens=max_new_tokens
+                )
+            )
         typer.echo(f"{side}:\n{report.markdown(results)}")
-        write_json(run_dir / "eval.json", results)  # partial results survive an interrupted run
+        report.write_eval(run_dir / "eval.json", results)  # partial results survive an interrupted run
 
     install = _vllm_install() if engine != "transformers" else None
     if engine == "vllm" and install is None:
@@ -234,10 +239,10 @@ def eval_cmd(
             from serving.ports import free_port
             from serving.process import build_spec, launch
 
-            results["generated_by"] = "vllm"
+            results.generated_by = "vllm"
             tokenizer = AutoTokenizer.from_pretrained(base)
             chosen = vllm_dtype(dtype, install.device)
-            results["vllm_dtype"] = {"dtype": chosen.value, "reason": chosen.reason}
+            results.vllm_dtype = {"dtype": chosen.value, "reason": chosen.reason}
             spec = build_spec(install, base, [("adapter", run_dir / "adapter")], free_port(), dtype=chosen.value)
             log = run_dir / "eval-vllm.log"
             typer.echo(
@@ -253,13 +258,13 @@ def eval_cmd(
                     generate = evaluate.served_generator(f"{server.url}/v1", model, api_key=server.api_key)
                     run_side(side, generate, tokenizer)
         else:
-            results["generated_by"] = "transformers"
+            results.generated_by = "transformers"
             for side in sides:
                 tokenizer, model = evaluate.load_model(base, run_dir / "adapter" if side == "adapter" else None)
                 run_side(side, evaluate.hf_generator(model, tokenizer, batch_size), tokenizer)
     except (evaluate.EvalError, RuntimeError, PrecisionError) as exc:
         _fail(f"evaluation failed: {exc}")
-    write_json(run_dir / "eval.json", results)
+    report.write_eval(run_dir / "eval.json", results)
     (run_dir / "eval.md").write_text(report.markdown(results))
     report.bar_chart(results, run_dir / "eval.png")
     typer.echo(report.markdown(results))

@@ -46,16 +46,10 @@ def validate(ex: Any) -> list[str]:
     """Every problem with one example, as short sentences; empty when valid."""
     if not isinstance(ex, dict):
         return ["an example must be a JSON object"]
-    errors: list[str] = []
     tools = ex.get("tools", [])
     if not isinstance(tools, list):
         return ["'tools' must be a list"]
-    for i, t in enumerate(tools):
-        fn = t.get("function") if isinstance(t, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            errors.append(f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ...}}}}")
-        elif not isinstance(fn.get("parameters"), dict):
-            errors.append(f"tool {fn['name']!r} has no parameters schema")
+    errors = _tool_problems(tools)
     messages = ex.get("messages")
     if not isinstance(messages, list) or not messages:
         return [*errors, "'messages' must be a non-empty list"]
@@ -63,32 +57,51 @@ def validate(ex: Any) -> list[str]:
         return errors
     offered = tools_by_name(ex)
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in _ROLES:
-            errors.append(f"messages[{i}]: role must be one of {sorted(_ROLES)}")
-            continue
-        if m["role"] != "assistant" and not isinstance(m.get("content"), str):
-            errors.append(f"messages[{i}] ({m['role']}): content must be a string")
-        if m["role"] != "assistant" or not m.get("tool_calls"):
-            continue
-        try:
-            parsed = calls(m)
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            errors.append(f"messages[{i}]: tool call arguments are not a JSON object")
-            continue
-        for name, args in parsed:
-            if name not in offered:
-                errors.append(f"messages[{i}]: calls {name!r}, which is not among the offered tools")
-                continue
-            if not isinstance(args, dict):
-                errors.append(f"messages[{i}]: arguments of {name!r} are not a JSON object")
-                continue
-            schema = offered[name]["function"]["parameters"]
-            for err in Draft202012Validator(schema).iter_errors(args):
-                where = "/".join(str(p) for p in err.absolute_path) or "(arguments)"
-                errors.append(f"messages[{i}]: call {name!r} violates its schema at {where}: {err.message}")
-    if messages[-1]["role"] != "assistant":
+        errors += _message_problems(i, m, offered)
+    if isinstance(messages[-1], dict) and messages[-1].get("role") != "assistant":
         errors.append("the last message must be the assistant's")
     return errors
+
+
+def _tool_problems(tools: list[Any]) -> list[str]:
+    errors = []
+    for i, t in enumerate(tools):
+        fn = t.get("function") if isinstance(t, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            errors.append(f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ...}}}}")
+        elif not isinstance(fn.get("parameters"), dict):
+            errors.append(f"tool {fn['name']!r} has no parameters schema")
+    return errors
+
+
+def _message_problems(i: int, m: Any, offered: dict[str, Tool]) -> list[str]:
+    if not isinstance(m, dict) or m.get("role") not in _ROLES:
+        return [f"messages[{i}]: role must be one of {sorted(_ROLES)}"]
+    errors = []
+    if m["role"] != "assistant" and not isinstance(m.get("content"), str):
+        errors.append(f"messages[{i}] ({m['role']}): content must be a string")
+    if m["role"] != "assistant" or not m.get("tool_calls"):
+        return errors
+    try:
+        parsed = calls(m)
+    except (json.JSONDecodeError, AttributeError, TypeError):
+        return [*errors, f"messages[{i}]: tool call arguments are not a JSON object"]
+    for name, args in parsed:
+        errors += _call_problems(f"messages[{i}]", name, args, offered)
+    return errors
+
+
+def _call_problems(where: str, name: Any, args: Any, offered: dict[str, Tool]) -> list[str]:
+    if name not in offered:
+        return [f"{where}: calls {name!r}, which is not among the offered tools"]
+    if not isinstance(args, dict):
+        return [f"{where}: arguments of {name!r} are not a JSON object"]
+    schema = offered[name]["function"]["parameters"]
+    return [
+        f"{where}: call {name!r} violates its schema at {'/'.join(map(str, err.absolute_path)) or '(arguments)'}: "
+        f"{err.message}"
+        for err in Draft202012Validator(schema).iter_errors(args)
+    ]
 
 
 def normalize(ex: Example) -> Example:
@@ -188,7 +201,7 @@ def _hold_out(items: list[Any], fraction: float, rng: random.Random) -> tuple[li
     return items[n:], items[:n]
 
 
-def build(
+def build(  # noqa: PLR0917 (warden/pipeline.py calls it positionally; keyword-only after h1's pipeline edits merge)
     catalogs: list[list[Tool]],
     per_catalog: int,
     synthetic: int,

@@ -113,7 +113,7 @@ def hf_generator(model: Any, tokenizer: Any, batch_size: int = 8) -> Generate:
     """Generation with transformers in this process (no server needed; ~10x slower than vLLM on CPU)."""
 
     def run(prompts: list[str], max_new_tokens: int) -> list[str]:
-        return generate(model, tokenizer, prompts, max_new_tokens, batch_size)
+        return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
 
     return run
 
@@ -166,6 +166,7 @@ def generate(
     model: Any,
     tokenizer: Any,
     prompts: list[str],
+    *,
     max_new_tokens: int = 128,
     batch_size: int = 8,
     progress: Callable[[int], None] | None = None,

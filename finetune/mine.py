@@ -170,6 +170,7 @@ def mine(
     events: Iterable[Mapping[str, Any]],
     catalog: list[Tool],
     identity: str | None = None,
+    *,
     requests: Mapping[str, str] | None = None,
     seed: int = 0,
     separator: str = "__",

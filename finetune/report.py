@@ -1,38 +1,52 @@
-"""Results as people read them: eval results side by side (a markdown table and a bar-chart PNG, base vs
-adapter) and a training run's loss curve (PNG)."""
+"""Results as people read them: the one writer of ``eval.json``, eval results side by side (a markdown
+table and a bar-chart PNG, base vs adapter), and a training run's loss curve (PNG).
+
+The report's schema and reader are the gateway's (`gateway.adapters.report`: the registry reads it, and the
+gateway never imports finetune). Everything that produces an eval report (`warden finetune eval`, the demo)
+builds an `EvalReport` and writes it with `write_eval`; nothing writes eval.json by hand.
+Must never: score anything (finetune.evaluate and finetune.bfcl do).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from finetune.data import write_json
+from gateway.adapters.report import HELDOUT_METRICS, BfclCategory, EvalReport, HeldOut
 
-def rows(results: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:
+__all__ = ["BfclCategory", "EvalReport", "HeldOut", "bar_chart", "markdown", "rows", "write_eval"]
+
+
+def write_eval(path: Path, report: EvalReport) -> None:
+    """Write `report` to `path` atomically (a temp file, then rename): a reader sees the old or the new one."""
+    write_json(path, report.model_dump(mode="json"))
+
+
+def heldout(summary: dict[str, Any]) -> HeldOut:
+    """`finetune.evaluate.evaluate`'s summary as the report's typed section."""
+    return HeldOut.model_validate(summary)
+
+
+def bfcl(per_category: dict[str, Any]) -> dict[str, BfclCategory]:
+    """`finetune.bfcl.run`'s results as the report's typed section."""
+    return {cat: BfclCategory.model_validate(result) for cat, result in per_category.items()}
+
+
+def rows(results: EvalReport) -> list[tuple[str, float | None, float | None]]:
     """(metric, base, adapter) for every accuracy in `results`."""
     out: list[tuple[str, float | None, float | None]] = []
-    held = results.get("heldout", {})
-    for metric in ("tool_call_accuracy", "irrelevance_accuracy"):
-        if held:
-            out.append(
-                (
-                    f"held-out {metric.replace('_', ' ')}",
-                    held.get("base", {}).get(metric),
-                    held.get("adapter", {}).get(metric),
-                )
-            )
-    bfcl = results.get("bfcl", {})
-    for cat in bfcl.get("base", bfcl.get("adapter", {})):
-        out.append(
-            (
-                f"BFCL {cat}",
-                bfcl.get("base", {}).get(cat, {}).get("accuracy"),
-                bfcl.get("adapter", {}).get(cat, {}).get("accuracy"),
-            )
-        )
+    if results.heldout:
+        for metric in HELDOUT_METRICS:
+            label = f"held-out {metric.replace('_', ' ')}"
+            out.append((label, results.score("base", metric), results.score("adapter", metric)))
+    categories = results.bfcl.get("base", results.bfcl.get("adapter", {}))
+    for cat in categories:
+        out.append((f"BFCL {cat}", results.score("base", f"bfcl:{cat}"), results.score("adapter", f"bfcl:{cat}")))
     return out
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(results: EvalReport) -> str:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.1f}%"
 
@@ -41,7 +55,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bar_chart(results: dict[str, Any], path: Path) -> None:
+def bar_chart(results: EvalReport, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -125,6 +125,38 @@ def _number(schema: dict[str, Any], integer: bool, rng: random.Random) -> int | 
     return value if value != int(value) else value + 0.5 if value + 0.5 < hi else value
 
 
+def _array(schema: dict[str, Any], name: str, lab: str, rng: random.Random) -> Sampled:
+    items = schema.get("items", {"type": "string"})
+    n = max(schema.get("minItems", 1), min(schema.get("maxItems", 3), rng.randint(1, 3)))
+    values: list[Any] = []
+    for _ in range(n * 3):
+        v = sample(items, name.rstrip("s"), rng).value
+        if v not in values:
+            values.append(v)
+        if len(values) == n:
+            break
+    return Sampled(values, f"{lab} {', '.join(_text(v) for v in values)}")
+
+
+def _object(schema: dict[str, Any], lab: str, rng: random.Random) -> Sampled:
+    props: dict[str, Any] = schema.get("properties", {})
+    if not props:
+        return Sampled({}, f"empty {lab}")
+    required = set(schema.get("required", []))
+    obj: dict[str, Any] = {}
+    parts = []
+    for key, sub in props.items():
+        if key in required or rng.random() < 0.5:
+            s = sample(sub, key, rng)
+            obj[key] = s.value
+            parts.append(s.phrase)
+    if not obj:
+        key, sub = next(iter(props.items()))
+        s = sample(sub, key, rng)
+        obj[key], parts = s.value, [s.phrase]
+    return Sampled(obj, f"{lab} with {' and '.join(parts)}")
+
+
 def sample(schema: dict[str, Any], name: str, rng: random.Random) -> Sampled:
     """A value valid for `schema` and the phrase that names it."""
     lab = label(name)
@@ -137,9 +169,9 @@ def sample(schema: dict[str, Any], name: str, rng: random.Random) -> Sampled:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
     if kind is None:
-        for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
-            if branch.get("type") != "null":
-                return sample(branch, name, rng)
+        branch = next((b for b in schema.get("anyOf", []) + schema.get("oneOf", []) if b.get("type") != "null"), None)
+        if branch is not None:
+            return sample(branch, name, rng)
         kind = "string"
     if kind == "boolean":
         value = rng.random() < 0.5
@@ -148,33 +180,9 @@ def sample(schema: dict[str, Any], name: str, rng: random.Random) -> Sampled:
         num = _number(schema, kind == "integer", rng)
         return Sampled(num, f"{lab} {_text(num)}")
     if kind == "array":
-        items = schema.get("items", {"type": "string"})
-        n = max(schema.get("minItems", 1), min(schema.get("maxItems", 3), rng.randint(1, 3)))
-        values: list[Any] = []
-        for _ in range(n * 3):
-            v = sample(items, name.rstrip("s"), rng).value
-            if v not in values:
-                values.append(v)
-            if len(values) == n:
-                break
-        return Sampled(values, f"{lab} {', '.join(_text(v) for v in values)}")
+        return _array(schema, name, lab, rng)
     if kind == "object":
-        props: dict[str, Any] = schema.get("properties", {})
-        if not props:
-            return Sampled({}, f"empty {lab}")
-        required = set(schema.get("required", []))
-        obj: dict[str, Any] = {}
-        parts = []
-        for key, sub in props.items():
-            if key in required or rng.random() < 0.5:
-                s = sample(sub, key, rng)
-                obj[key] = s.value
-                parts.append(s.phrase)
-        if not obj:
-            key, sub = next(iter(props.items()))
-            s = sample(sub, key, rng)
-            obj[key], parts = s.value, [s.phrase]
-        return Sampled(obj, f"{lab} with {' and '.join(parts)}")
+        return _object(schema, lab, rng)
     value = _string(schema, name, rng)
     quoted = f"'{value}'" if " " in value and rng.random() < 0.5 else value
     return Sampled(value, f"{lab} {quoted}")

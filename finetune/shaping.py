@@ -72,7 +72,7 @@ def follow_ups(examples: list[Example], rng: random.Random, share: float) -> lis
     return out
 
 
-def shape(
+def shape(  # noqa: PLR0917 (warden/pipeline.py calls it positionally; keyword-only after h1's pipeline edits merge)
     train: list[Example],
     evals: list[Example],
     catalogs: list[list[Tool]],

@@ -3,8 +3,8 @@
 Every request first passes the edge checks (gateway.edge: Host/Origin allow list, body caps),
 then its route authenticates before it reads a body. /docs and /openapi.json exist only with
 ``api_docs`` on. The lifespan builds the engine, stores, policy, upstream pool, audit writer and MCP
-session manager once, runs the background tasks (upstream supervisors, policy watcher)
-in one task group, and tears everything down in reverse order.
+session manager once, runs the background tasks (upstream supervisors, policy watcher,
+rate-limit sweep) in one task group, and tears everything down in reverse order.
 """
 
 from __future__ import annotations
@@ -100,12 +100,13 @@ def create_app(settings: Settings) -> FastAPI:
             base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
             webhook=_webhook(settings),
         )
+        limiter = RateLimiter()
         proxy = Proxy(
             policies=policies,
             pool=pool,
             audit=audit,
             desk=desk,
-            limiter=RateLimiter(),
+            limiter=limiter,
             metrics=metrics,
             call_timeout_s=settings.upstream_call_timeout_s,
             approval_hold_s=settings.approval_hold_s,
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
             async with anyio.create_task_group() as tg, manager.run():
                 pool.start(tg)
                 desk.start(tg)
+                tg.start_soon(limiter.sweep, settings.ratelimit_sweep_s, name="ratelimit-sweep")
                 if settings.policy_reload:
                     tg.start_soon(policies.watch, name="policy-watch")
                 if not await pool.wait_ready(settings.upstream_connect_timeout_s):

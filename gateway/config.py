@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # policy and upstreams
     policy_dir: Path = Field(Path("policies"), description="Directory of policy YAML files (and their tests/).")
     policy_reload: bool = Field(True, description="Watch policy_dir and hot-reload on change.")
+    ratelimit_sweep_s: float = Field(
+        60.0, gt=0, description="Seconds between sweeps dropping rate-limit windows no call is left in (bounds memory)."
+    )
     upstreams_file: Path = Field(Path("upstreams.yaml"), description="YAML file declaring upstream MCP servers.")
     tool_separator: str = Field("__", description="Joins server and tool into the public tool name.")
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 ApprovalState = Literal["pending", "approved", "denied", "expired", "consumed"]
+"""An approval's life: pending until decided (approved/denied) or expired; an exact approval, once run, is consumed.
+The one spelling of these states: the routes, the CLI and the audit filter take them from here."""
+APPROVAL_STATES: tuple[ApprovalState, ...] = get_args(ApprovalState)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -182,7 +185,7 @@ class Approval(SQLModel, table=True):
     rule_ids: str = Field(default="[]", sa_type=Text)
     reason: str = Field(default="", sa_type=Text)
     approver_roles: str = Field(default="[]", sa_type=Text)
-    state: str = Field(default="pending", sa_type=String(16), index=True)
+    state: ApprovalState = Field(default="pending", sa_type=String(16), index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     decided_by: str | None = Field(default=None, sa_type=String(64))
@@ -220,7 +223,7 @@ class ApprovalPublic(SQLModel):
     rule_ids: list[str]
     reason: str
     approver_roles: list[str]
-    state: str
+    state: ApprovalState
     scope: str
     scope_ttl_s: float | None = None
     created_at: datetime

@@ -118,6 +118,7 @@ def build_spec(
     base: Path,
     adapters: Sequence[tuple[str, Path]],
     port: int,
+    *,
     tool_parser: str | None = None,
     kvcache_gib: int = 2,
     max_model_len: int | None = None,

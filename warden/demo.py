@@ -23,14 +23,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from serving.keys import new_api_key
 from serving.ports import free_port
+
+if TYPE_CHECKING:
+    from gateway.audit.query import EventPublic
 
 DEMO_IDENTITIES = ("research-agent", "ops-agent", "alice")
 
@@ -132,57 +138,103 @@ def stage_change(repo: Path) -> None:
     subprocess.run(["git", "-C", str(repo), "add", "notes.txt"], check=True)
 
 
-def print_audit(database_url: str, since_seq: int) -> None:
-    from sqlalchemy import text
+AUDITED_METHODS = ("tools/call", "admin/adapters/promote")
 
+
+def audit_rows(database_url: str, since_seq: int) -> list[EventPublic]:
+    """The run's final outcomes (one event per call, after `since_seq`), read through the audit query API."""
+    from gateway.audit.query import MAX_PAGE, EventFilter, query_events
     from gateway.db import create_db_engine
 
     engine = create_db_engine(database_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT ts, identity, server, tool, effect, rule_ids, outcome, latency_total_ms, request_ref, method "
-                "FROM audit_events WHERE seq > :s AND method IN ('tools/call', 'admin/adapters/promote') "
-                "AND outcome IS NOT NULL ORDER BY seq"
-            ),
-            {"s": since_seq},
-        ).all()
-    engine.dispose()
+    found: list[EventPublic] = []
+    try:
+        cursor: int | None = since_seq
+        while cursor is not None:
+            page = query_events(engine, EventFilter(), cursor, MAX_PAGE)
+            found += [e for e in page.events if e.method in AUDITED_METHODS and e.outcome is not None]
+            cursor = page.next_cursor
+    finally:
+        engine.dispose()
+    return found
+
+
+def print_audit(events: list[EventPublic]) -> None:
     table = Table(title="audit log of this run (one row per call, final outcome; request = the user request)")
     for column in ("time", "identity", "tool", "effect", "rules", "outcome", "ms", "request"):
         table.add_column(column)
-    for ts, identity, server, tool, effect, rule_ids, outcome, total, request_ref, method in rows:
-        if method != "tools/call":
-            server, tool = "admin", f"promote {tool}"
-        color = {"allow": "green", "deny": "red", "approve": "yellow"}.get(effect, "")
+    for e in events:
+        server, tool = (e.server, e.tool) if e.method == "tools/call" else ("admin", f"promote {e.tool}")
+        color = {"allow": "green", "deny": "red", "approve": "yellow"}.get(e.effect or "", "")
         table.add_row(
-            str(ts)[11:19],
-            identity,
+            e.ts.strftime("%H:%M:%S"),
+            e.identity,
             f"{server}__{tool}",
-            f"[{color}]{effect}[/]",
-            ", ".join(json.loads(rule_ids)),
-            outcome,
-            f"{total:.1f}" if total else "",
-            (request_ref or "")[:12],
+            f"[{color}]{e.effect}[/]",
+            ", ".join(e.rule_ids or []),
+            e.outcome,
+            f"{e.latency_total_ms:.1f}" if e.latency_total_ms else "",
+            (e.request_ref or "")[:12],
         )
     console.print(table)
 
 
 def last_seq(database_url: str) -> int:
-    from sqlalchemy import text
-
+    """The newest audit event's seq (0 on an empty log): where this run's audit summary starts."""
+    from gateway.audit.query import EventFilter, query_events
     from gateway.db import create_db_engine
 
     engine = create_db_engine(database_url)
-    with engine.connect() as conn:
-        value = conn.execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_events")).scalar_one()
-    engine.dispose()
-    return int(value)
+    try:
+        newest = query_events(engine, EventFilter(), limit=1, order="desc").events
+    finally:
+        engine.dispose()
+    return newest[0].seq if newest else 0
+
+
+@dataclass(frozen=True, slots=True)
+class DemoGateway:
+    """The demo's running gateway: where it is, its database, the identities' keys, the scratch repository."""
+
+    url: str
+    database_url: str
+    keys: dict[str, str]
+    repo: Path
+    start_seq: int
+    vllm_port: int
+    vllm_key: str
+    """The key vLLM will require on /v1; only the gateway (its environment) and the demo hold it."""
+
+
+@contextlib.contextmanager
+def demo_gateway(workdir: Path, policy_dir: Path, repo: Path) -> Iterator[DemoGateway]:
+    """Step 2: the scratch repository, the upstreams, the identities, and the gateway serving them."""
+    prepare_repository(repo)
+    stage_change(repo)
+    upstreams = write_upstreams(workdir, repo)
+    database_url = f"sqlite:///{workdir / 'warden.db'}"
+    keys = ensure_keys(database_url, workdir / "keys.json")
+    start_seq = last_seq(database_url)
+    port, vllm_port = free_port(), free_port()
+    vllm_key = new_api_key()
+    env = {
+        **os.environ,
+        "WARDEN_DATABASE_URL": database_url,
+        "WARDEN_POLICY_DIR": str(policy_dir.resolve()),
+        "WARDEN_UPSTREAMS_FILE": str(upstreams),
+        "WARDEN_PORT": str(port),
+        "WARDEN_VLLM_PORT": str(vllm_port),
+        "WARDEN_VLLM_API_KEY": vllm_key,
+        "WARDEN_LOG_LEVEL": "WARNING",
+        "WARDEN_APPROVAL_HOLD_S": "120",  # the agent's call waits while alice approves it from the CLI
+        "WARDEN_APPROVAL_POLL_S": "0.5",
+    }
+    with gateway_process(workdir, env, port) as url:
+        yield DemoGateway(url, database_url, keys, repo, start_seq, vllm_port, vllm_key)
 
 
 def run_demo(workdir: Path, policy_dir: Path) -> None:
     from finetune.base_model import DEFAULT_CACHE, fetch
-    from serving.keys import new_api_key
     from warden import pipeline
 
     started = time.monotonic()
@@ -200,27 +252,8 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
     # A short path without dots: a 135M model trained for minutes copies it reliably (`.warden/demo/repo`
     # came back as `warden/demo/repo`). Reused across runs like the work directory.
     repo = Path(tempfile.gettempdir()) / "warden-demo" / "repo"
-    prepare_repository(repo)
-    stage_change(repo)
-    upstreams = write_upstreams(workdir, repo)
-    database_url = f"sqlite:///{workdir / 'warden.db'}"
-    keys = ensure_keys(database_url, workdir / "keys.json")
-    start_seq = last_seq(database_url)
-    port, vllm_port = free_port(), free_port()
-    vllm_key = new_api_key()  # vLLM requires it on /v1; only the gateway (env) and this process hold it
-    env = {
-        **os.environ,
-        "WARDEN_DATABASE_URL": database_url,
-        "WARDEN_POLICY_DIR": str(policy_dir.resolve()),
-        "WARDEN_UPSTREAMS_FILE": str(upstreams),
-        "WARDEN_PORT": str(port),
-        "WARDEN_VLLM_PORT": str(vllm_port),
-        "WARDEN_VLLM_API_KEY": vllm_key,
-        "WARDEN_LOG_LEVEL": "WARNING",
-        "WARDEN_APPROVAL_HOLD_S": "120",  # the agent's call waits while alice approves it from the CLI
-        "WARDEN_APPROVAL_POLL_S": "0.5",
-    }
-    with gateway_process(workdir, env, port) as url:
+    with demo_gateway(workdir, policy_dir, repo) as gw:
+        url, keys, database_url, vllm_port, vllm_key = gw.url, gw.keys, gw.database_url, gw.vllm_port, gw.vllm_key
         pipeline.step(3, total, "training data from the agents' tool catalogs")
         data_dir = pipeline.build_data(workdir, f"{url}/mcp", keys, cfg)
         pipeline.step(4, total, "LoRA training")
@@ -230,7 +263,9 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
         with pipeline.vllm(workdir, base, vllm_port, (candidate, run / "adapter"), vllm_key) as llm_url:
             pipeline.step(6, total, "evaluation through vLLM: base vs adapter")
             models = {"base": base.name, "adapter": candidate}
-            report = pipeline.evaluate(run, base, llm_url, models, data_dir / "eval.jsonl", cfg, vllm_key)
+            report = pipeline.evaluate(
+                run, base, llm_url, models=models, examples=data_dir / "eval.jsonl", cfg=cfg, llm_key=vllm_key
+            )
             pipeline.register(database_url, cfg.adapter_name, base, run, report)
             pipeline.step(7, total, "promotion through the admin API (as alice, admin role)")
             model = cfg.adapter_name if pipeline.promote(url, keys["alice"], cfg.adapter_name) else base.name
@@ -249,7 +284,7 @@ def run_demo(workdir: Path, policy_dir: Path) -> None:
                     llm_key=vllm_key,
                 )
             )
-    print_audit(database_url, start_seq)
+    print_audit(audit_rows(database_url, gw.start_seq))
     minutes, seconds = divmod(int(time.monotonic() - started), 60)
     console.print(
         f"\ndemo finished in {minutes} min {seconds} s. Transcripts: {workdir / 'transcripts'}; "

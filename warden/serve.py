@@ -77,9 +77,9 @@ def serve(
             base,
             pairs,
             port or settings.vllm_port,
-            tool_parser,
-            settings.vllm_kvcache_gib,
-            max_model_len,
+            tool_parser=tool_parser,
+            kvcache_gib=settings.vllm_kvcache_gib,
+            max_model_len=max_model_len,
             dtype=chosen.value,
             api_key=given or new_api_key(),
         )

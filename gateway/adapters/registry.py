@@ -9,8 +9,8 @@ The promotion rule: an adapter is promoted only onto the base model it was train
 only when its eval score is at least its base model's score on the same eval. An adapter
 registered without scores cannot be promoted.
 
-Eval report: `warden finetune eval`'s ``eval.json``, which evaluates base and adapter side by
-side: ``{"heldout": {"base": {"tool_call_accuracy": 0.1, ...}, "adapter": {...}}, "bfcl": {...}}``.
+Eval report: `warden finetune eval`'s ``eval.json``, base and adapter side by side; its schema and
+reader are `gateway/adapters/report.py`.
 
 Methods are synchronous and short; async callers run them in a thread.
 Must never: load an adapter into a server (the admin API does, after `promotion_problem`).
@@ -29,6 +29,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from gateway.adapters.report import SIDES, ReportError, read_report
 from gateway.models import Adapter, AdapterPublic, utcnow
 from serving.errors import ServeError
 from serving.models import check_adapter, check_base_dir
@@ -56,12 +57,10 @@ def read_eval(path: Path, metric: str = DEFAULT_METRIC) -> EvalScores:
     `metric` is a held-out metric (`tool_call_accuracy`, `irrelevance_accuracy`) or `bfcl:CATEGORY`.
     """
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"eval report {path}: cannot be read ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise RegistryError(f"eval report {path}: expected a JSON object")
-    scores = {side: _metric(raw, side, metric) for side in ("adapter", "base")}
+        report = read_report(path)
+    except ReportError as exc:
+        raise RegistryError(str(exc)) from None
+    scores = {side: report.score(side, metric) for side in SIDES}
     missing = [side for side, value in scores.items() if value is None]
     if missing:
         where = f"bfcl.{{side}}.{metric[5:]}.accuracy" if metric.startswith("bfcl:") else f"heldout.{{side}}.{metric}"
@@ -69,24 +68,7 @@ def read_eval(path: Path, metric: str = DEFAULT_METRIC) -> EvalScores:
             f"eval report {path}: no {metric} for {' and '.join(missing)} (looked at {where}); "
             "evaluate base and adapter side by side (`warden finetune eval`)"
         )
-    report = {
-        section: {side: _without_rows(v) for side, v in raw[section].items()}
-        for section in ("heldout", "bfcl")
-        if isinstance(raw.get(section), dict)
-    }
-    return EvalScores(metric, float(scores["adapter"] or 0), float(scores["base"] or 0), report)
-
-
-def _metric(raw: dict[str, Any], side: str, metric: str) -> float | None:
-    if metric.startswith("bfcl:"):
-        value = raw.get("bfcl", {}).get(side, {}).get(metric[5:], {}).get("accuracy")
-    else:
-        value = raw.get("heldout", {}).get(side, {}).get(metric)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _without_rows(value: Any) -> Any:
-    return {k: v for k, v in value.items() if k != "rows"} if isinstance(value, dict) else value
+    return EvalScores(metric, float(scores["adapter"] or 0), float(scores["base"] or 0), report.summary())
 
 
 def promotion_problem(adapter: Adapter | AdapterPublic, served_base: str | None) -> str | None:

@@ -100,6 +100,7 @@ async def settle(
     store: ApprovalStore,
     audit: AuditWriter,
     approval_id: str,
+    *,
     decider: str,
     roles: frozenset[str],
     verdict: Verdict,
@@ -235,7 +236,9 @@ class ApprovalDesk:
     async def decide(self, approval_id: str, decider: str, verdict: Verdict, reason: str) -> Approval:
         """``settle`` with the decider's roles from the live policy, then wake the held calls."""
         roles = self.policies.current.roles_of(decider)
-        approval = await settle(self.store, self.audit, approval_id, decider, roles, verdict, reason)
+        approval = await settle(
+            self.store, self.audit, approval_id, decider=decider, roles=roles, verdict=verdict, reason=reason
+        )
         waiter = self._waiters.pop(approval_id, None)
         if waiter is not None:
             waiter.event.set()

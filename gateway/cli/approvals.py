@@ -40,14 +40,14 @@ from gateway.approvals.store import (
 from gateway.audit.writer import AuditError, AuditWriter
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
-from gateway.models import Approval
+from gateway.models import APPROVAL_STATES, Approval
 
 app = typer.Typer(help="List, inspect, approve and deny tool calls held for a person.", no_args_is_help=True)
 
 IdArg = Annotated[str, typer.Argument(help="Approval id (apr_...).")]
 AsOpt = Annotated[str, typer.Option("--as", help="Identity deciding; must hold one of the approval's approver roles.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why; kept on the approval and in the audit log.")]
-STATES = ("pending", "approved", "denied", "expired", "consumed", "all")
+STATES = (*APPROVAL_STATES, "all")
 
 
 @contextmanager
@@ -140,7 +140,9 @@ def _decide(approval_id: str, verdict: Verdict, decider: str, reason: str) -> No
             audit = AuditWriter(engine)
             await audit.start()
             try:
-                return await settle(store, audit, approval_id, decider, roles, verdict, reason.strip())
+                return await settle(
+                    store, audit, approval_id, decider=decider, roles=roles, verdict=verdict, reason=reason.strip()
+                )
             finally:
                 await audit.stop()
 

@@ -45,6 +45,7 @@ from gateway.audit.verify import VerifyReport, verify
 from gateway.audit.writer import AuditError
 from gateway.config import Settings
 from gateway.db import create_db_engine
+from gateway.models import APPROVAL_STATES
 
 app = typer.Typer(help="Query, export, count, verify and prune the audit log.", no_args_is_help=True)
 
@@ -62,9 +63,7 @@ PhaseOpt = Annotated[str | None, typer.Option("--phase", help="decision | outcom
 CallIdOpt = Annotated[str | None, typer.Option("--call-id", help="Events of one call.")]
 RuleIdOpt = Annotated[str | None, typer.Option("--rule-id", help="A policy rule id behind the decision.")]
 ApprovalIdOpt = Annotated[str | None, typer.Option("--approval-id", help="Events of one approval.")]
-ApprovalStateOpt = Annotated[
-    str | None, typer.Option("--approval-state", help="pending | approved | denied | expired | consumed.")
-]
+ApprovalStateOpt = Annotated[str | None, typer.Option("--approval-state", help=" | ".join(APPROVAL_STATES) + ".")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="At or after this time (ISO 8601; no zone = UTC).")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Before this time (ISO 8601; no zone = UTC).")]
 TextOpt = Annotated[str | None, typer.Option("--text", help="Substring of the (redacted) arguments.")]

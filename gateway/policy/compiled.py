@@ -49,13 +49,6 @@ class GlobSet:
     def matches(self, name: str) -> bool:
         return name in self.exact or (self.regex is not None and self.regex.match(name) is not None)
 
-    def first_match(self, name: str) -> str | None:
-        """The first glob, in file order, that matches `name` (for explanations)."""
-        for glob in self.globs:
-            if glob == name or (_GLOB_META & set(glob) and fnmatch.fnmatchcase(name, glob)):
-                return glob
-        return None
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Grant:

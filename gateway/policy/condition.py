@@ -63,7 +63,7 @@ class Condition:
 
 
 def activation(
-    arguments: Mapping[str, Any], identity_name: str, roles: list[str], tool: str, server: str, upstream_tool: str
+    arguments: Mapping[str, Any], *, identity_name: str, roles: list[str], tool: str, server: str, upstream_tool: str
 ) -> dict[str, Any]:
     """The variables a condition sees for one call."""
     return {

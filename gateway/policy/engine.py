@@ -76,7 +76,14 @@ def decide(policy: Policy, call: ToolCall, identity: Identity) -> Decision:
         plan = policy.remember(key, _make_plan(policy, identity, call.name))
     if plan.decision is not None:
         return plan.decision
-    variables = activation(call.arguments, identity.name, list(plan.roles), call.name, call.server, call.tool)
+    variables = activation(
+        call.arguments,
+        identity_name=identity.name,
+        roles=list(plan.roles),
+        tool=call.name,
+        server=call.server,
+        upstream_tool=call.tool,
+    )
     matched: list[Rule] = []
     failed: dict[str, str] = {}
     for rule in plan.rules:
@@ -96,7 +103,14 @@ def explain(policy: Policy, call: ToolCall, identity: Identity) -> Explanation:
     """`decide()` plus every rule of the policy and why it did or did not apply to this call."""
     roles = policy.effective_roles(identity)
     grant = policy.grant_for(identity, call.name)
-    variables = activation(call.arguments, identity.name, sorted(roles), call.name, call.server, call.tool)
+    variables = activation(
+        call.arguments,
+        identity_name=identity.name,
+        roles=sorted(roles),
+        tool=call.name,
+        server=call.server,
+        upstream_tool=call.tool,
+    )
     traces: list[RuleTrace] = []
     for rule in policy.rules:
         why = rule.applies_statically(identity.name, roles, call.name)

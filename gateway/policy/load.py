@@ -78,6 +78,15 @@ def _message(loc: Sequence[str | int], error: Any) -> str:
 
 
 def _cross_file_problems(parsed: list[tuple[YamlDocument, PolicyFile]]) -> list[Problem]:
+    problems, first = _duplicate_problems(parsed)
+    roles = {name for (kind, name) in first if kind == "role"}
+    return problems + _unknown_role_problems(parsed, roles)
+
+
+def _duplicate_problems(
+    parsed: list[tuple[YamlDocument, PolicyFile]],
+) -> tuple[list[Problem], dict[tuple[str, str], Location]]:
+    """A problem for every name defined twice across files, and where each (kind, name) was first defined."""
     problems: list[Problem] = []
     first: dict[tuple[str, str], Location] = {}
 
@@ -96,7 +105,11 @@ def _cross_file_problems(parsed: list[tuple[YamlDocument, PolicyFile]]) -> list[
             claim("id", rule.id, doc.at(("rules", i, "id")))
         for i, limit in enumerate(spec.rate_limits):
             claim("id", limit.id, doc.at(("rate_limits", i, "id")))
-    roles = {name for (kind, name) in first if kind == "role"}
+    return problems, first
+
+
+def _unknown_role_problems(parsed: list[tuple[YamlDocument, PolicyFile]], roles: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
     for doc, spec in parsed:
         for name, identity in spec.identities.items():
             for j, role in enumerate(identity.roles):

@@ -4,13 +4,17 @@ Owns `RateLimiter`, an in-memory sliding-window log per (limit id, identity, too
 It counts only calls that policy would otherwise let through (allow or approve) and
 that it does not itself refuse, so a denied call never uses up a caller's budget.
 State is per process and lost on restart; limits are matched by id, so a hot reload
-that keeps an id keeps its counters.
+that keeps an id keeps its counters. Memory stays bounded by the callers of the last window:
+the gateway lifespan runs `sweep`, which drops every window with no call left in it (such a
+window counts nothing, so dropping it changes no decision).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+
+import anyio
 
 from gateway.policy.compiled import Policy
 from gateway.policy.engine import decide
@@ -20,6 +24,12 @@ from gateway.types import Decision, Identity, ToolCall
 class RateLimiter:
     def __init__(self) -> None:
         self._hits: dict[tuple[str, str, str], deque[float]] = {}
+        self._window_s: dict[tuple[str, str, str], float] = {}
+
+    @property
+    def windows(self) -> int:
+        """How many (limit, identity, tool) windows are held."""
+        return len(self._hits)
 
     def check(
         self,
@@ -46,6 +56,7 @@ class RateLimiter:
         for limit in limits:
             key = (limit.id, identity.name, call.name)
             hits = self._hits.setdefault(key, deque())
+            self._window_s[key] = limit.window_s  # a reload may change the window; the sweep uses the latest
             while hits and hits[0] <= now - limit.window_s:
                 hits.popleft()
             if len(hits) >= limit.limit:
@@ -56,8 +67,16 @@ class RateLimiter:
             hits.append(now)
         return None
 
-    def forget_idle(self, now: float | None = None, older_than_s: float = 3600.0) -> None:
-        """Drop windows with no call in `older_than_s` seconds (bounds memory in long runs)."""
+    def forget_idle(self, now: float | None = None) -> int:
+        """Drop the windows whose every call has left them (they limit nothing); how many were dropped."""
         now = time.monotonic() if now is None else now
-        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - older_than_s]:
-            del self._hits[key]
+        idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self._window_s[k]]
+        for key in idle:
+            del self._hits[key], self._window_s[key]
+        return len(idle)
+
+    async def sweep(self, interval_s: float) -> None:
+        """`forget_idle` every `interval_s` seconds until cancelled (the gateway lifespan runs this)."""
+        while True:
+            await anyio.sleep(interval_s)
+            self.forget_idle()

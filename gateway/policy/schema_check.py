@@ -70,7 +70,9 @@ def check_against_catalog(
         for tool in matching:
             server, _, upstream = tool.partition(separator)
             args = sample_arguments(catalog[tool])
-            variables = activation(args, "sample-identity", [], tool, server, upstream)
+            variables = activation(
+                args, identity_name="sample-identity", roles=[], tool=tool, server=server, upstream_tool=upstream
+            )
             try:
                 rule.condition.evaluate(variables)
             except ConditionError as exc:

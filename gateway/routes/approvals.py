@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from gateway.approvals.store import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
 from gateway.audit.writer import AuditError
 from gateway.deps import GatewayDep, bearer_identity
-from gateway.models import Approval, ApprovalPublic
+from gateway.models import Approval, ApprovalPublic, ApprovalState
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
-StateFilter = Literal["pending", "approved", "denied", "expired", "consumed", "all"]
+StateFilter = ApprovalState | Literal["all"]
 
 
 CallerDep = Annotated[str, Depends(bearer_identity)]

@@ -1,5 +1,7 @@
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +76,7 @@ def test_write_is_atomic_and_leaves_nothing_half_written(tmp_path: Path) -> None
     out = tmp_path / "train.jsonl"
     data.write_jsonl(out, [_ex({"city": "Oslo"})])
 
-    def broken():
+    def broken() -> Iterator[dict[str, Any]]:
         yield _ex({"city": "Lima"})
         raise RuntimeError("boom")
 

@@ -12,7 +12,7 @@ from finetune.toolcall_parse import parse
 from serving.process import VllmServer
 from tests.serving.vllm_harness import ADAPTER_NAME, examples
 
-TOOLS = {
+TOOLS: dict[str, Any] = {
     "book_hotel": {
         "type": "function",
         "function": {

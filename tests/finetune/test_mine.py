@@ -197,7 +197,7 @@ def test_a_real_audit_database_mines_into_calls_and_refusals(audited: Audited) -
     gw = audited.gw
     requests = mine.read_requests(audited.transcripts)
     events = mine.read_db(gw.database_url, "writer-agent")
-    examples, stats = mine.mine(events, _catalog(gw, "writer-agent"), "writer-agent", requests)
+    examples, stats = mine.mine(events, _catalog(gw, "writer-agent"), "writer-agent", requests=requests)
     assert stats == WRITER_STATS
     assert all(data.validate(ex) == [] for ex in examples)
     by_request = {ex["messages"][0]["content"]: ex for ex in examples}
@@ -242,8 +242,8 @@ def test_a_jsonl_export_mines_like_the_database(audited: Audited, tmp_path: Path
     finally:
         engine.dispose()
     catalog, requests = _catalog(gw, "writer-agent"), mine.read_requests(audited.transcripts)
-    from_file = mine.mine(mine.read_events(export), catalog, "writer-agent", requests)
-    from_db = mine.mine(mine.read_db(gw.database_url, "writer-agent"), catalog, "writer-agent", requests)
+    from_file = mine.mine(mine.read_events(export), catalog, "writer-agent", requests=requests)
+    from_db = mine.mine(mine.read_db(gw.database_url, "writer-agent"), catalog, "writer-agent", requests=requests)
     assert json.dumps(from_file) == json.dumps(from_db)
 
 

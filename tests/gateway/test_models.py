@@ -68,3 +68,16 @@ def test_public_key_schema_has_no_hash() -> None:
     assert "key_hash" not in ApiKeyPublic.model_fields
     public = ApiKey(name="a", key_prefix="p", key_hash="h" * 64, created_at=datetime.now(UTC)).public()
     assert "h" * 64 not in public.model_dump_json()
+
+
+def test_approval_states_are_spelled_once_and_every_consumer_takes_them_from_models() -> None:
+    from typing import get_args
+
+    from gateway.cli.approvals import STATES
+    from gateway.models import APPROVAL_STATES, Approval, ApprovalPublic
+    from gateway.routes.approvals import StateFilter
+
+    assert APPROVAL_STATES == ("pending", "approved", "denied", "expired", "consumed")
+    assert (*APPROVAL_STATES, "all") == STATES
+    assert {a for arg in get_args(StateFilter) for a in (get_args(arg) or (arg,))} == {*APPROVAL_STATES, "all"}
+    assert Approval.model_fields["state"].annotation == ApprovalPublic.model_fields["state"].annotation

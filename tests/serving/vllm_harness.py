@@ -135,7 +135,7 @@ def time_tools() -> list[dict[str, Any]]:
             return anyio.run(listing)
 
 
-TRAIN = {
+TRAIN: dict[str, Any] = {
     "max_len": 768,
     "batch_size": 4,
     "max_steps": 30,

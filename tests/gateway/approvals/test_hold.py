@@ -149,7 +149,14 @@ async def test_cli_watch_shows_new_pending_approvals(held: Gateway) -> None:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in iter(watch.stdout.readline, "")])  # type: ignore[union-attr]
+    assert watch.stdout is not None
+    stdout = watch.stdout
+
+    def read_lines() -> None:
+        for line in iter(stdout.readline, ""):
+            lines.put(line)
+
+    reader = threading.Thread(target=read_lines)
     reader.start()
     try:
         async with held_call(held, "writer-agent", "notes__add_note", {"title": "publish watched", "body": "b"}):
@@ -167,6 +174,7 @@ async def test_cli_watch_shows_new_pending_approvals(held: Gateway) -> None:
         watch.terminate()
         watch.wait(10)
         reader.join(10)
+        stdout.close()  # the pipe is ours to close (an unclosed one is a ResourceWarning, and warnings fail)
 
 
 async def test_requester_cannot_approve_its_own_call(held: Gateway) -> None:
@@ -186,7 +194,7 @@ async def test_url_elicitation_points_the_person_to_the_approval(held: Gateway) 
     input-required result; once the person approves there, the client's retry runs."""
     links: list[str] = []
 
-    async def on_elicit(ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         assert isinstance(params, types.ElicitRequestURLParams)
         links.append(params.url)
         async with httpx.AsyncClient() as http:  # the person opens the link ...

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import cast
 
 import anyio
 import pytest
+from mcp_types import RequestParamsMeta
 from sqlalchemy import text
 
 from gateway.db import create_db_engine
@@ -28,9 +30,8 @@ async def test_every_call_seen_succeeding_is_audited_after_sigkill(tmp_path: Pat
                 async with connect(gw, "reader-agent") as client:
                     for _ in range(10_000):
                         ref = uuid.uuid4().hex
-                        result = await client.call_tool(
-                            "time__get_current_time", {"timezone": "UTC"}, meta={"warden/request_id": ref}
-                        )
+                        meta = cast(RequestParamsMeta, {"warden/request_id": ref})
+                        result = await client.call_tool("time__get_current_time", {"timezone": "UTC"}, meta=meta)
                         if not result.is_error:
                             succeeded.append(ref)
                             if len(succeeded) >= 60:

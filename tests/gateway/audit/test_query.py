@@ -30,7 +30,7 @@ from gateway.audit.query import (
     iter_events,
     query_events,
 )
-from gateway.models import Approval, AuditRecord
+from gateway.models import Approval, ApprovalState, AuditRecord
 from gateway.types import AuditEvent, Outcome, canonical_json
 from tests.gateway.audit.events import make_event, write
 
@@ -41,7 +41,7 @@ IDENTITIES = ("agent-a", "agent-b", "alice")
 TOOLS = (("notes", "read"), ("notes", "add_note"), ("time", "now"), ("git", "git_log"))
 RULES: tuple[tuple[str, ...], ...] = (("r1",), ("r1", "r2"), ("r10",), ("deny_all",), ("denyXall",), ())
 NOTES = ("Quarterly REPORT", 'say "hi"', "100% sure", "snake_case", "snakeXcase", "café", "plain")
-APPROVAL_STATES = ("pending", "approved", "denied", "expired")
+APPROVAL_STATES: tuple[ApprovalState, ...] = ("pending", "approved", "denied", "expired")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def corpus() -> list[AuditEvent]:
     return events
 
 
-def approval_state(approval_id: str | None) -> str | None:
+def approval_state(approval_id: str | None) -> ApprovalState | None:
     return None if approval_id is None else APPROVAL_STATES[int(approval_id[4:]) % 4]
 
 

@@ -58,11 +58,29 @@ def test_denied_calls_are_not_counted(make_policy: Callable[[str], Policy]) -> N
     assert limiter.check(policy, a, call("git__git_reset"), now=0.0, decision=allowed) is not None
 
 
-def test_forget_idle_drops_old_windows(make_policy: Callable[[str], Policy]) -> None:
+def test_forget_idle_drops_only_windows_no_call_is_left_in(make_policy: Callable[[str], Policy]) -> None:
     policy = make_policy(POLICY)
+    limiter = RateLimiter()
+    a, b = who(policy, "a"), who(policy, "b")
+    for _ in range(2):
+        limiter.check(policy, a, call("time__x"), now=0.0)
+    limiter.check(policy, b, call("time__x"), now=5.0)
+    assert limiter.windows == 2
+    assert limiter.forget_idle(now=9.9) == 0  # both still hold calls
+    assert limiter.forget_idle(now=10.0) == 1 and limiter.windows == 1  # a's calls at 0.0 left its window
+    assert limiter.check(policy, a, call("time__x"), now=10.0) is None
+    assert limiter.forget_idle(now=100.0) == 2 and limiter.windows == 0
+
+
+def test_a_caller_at_its_limit_is_not_reset_by_a_sweep(make_policy: Callable[[str], Policy]) -> None:
+    """Attack shape: exhaust a long window, wait for sweeps, try again. A sweep never frees a budget."""
+    policy = make_policy(POLICY.replace("limit: 2, window_s: 10", "limit: 2, window_s: 86400"))
     limiter = RateLimiter()
     a = who(policy, "a")
     for _ in range(2):
-        limiter.check(policy, a, call("time__x"), now=0.0)
-    limiter.forget_idle(now=100.0, older_than_s=50.0)
-    assert limiter.check(policy, a, call("time__x"), now=0.0) is None
+        assert limiter.check(policy, a, call("time__x"), now=0.0) is None
+    for hour in range(1, 24):
+        assert limiter.forget_idle(now=3600.0 * hour) == 0
+        assert limiter.check(policy, a, call("time__x"), now=3600.0 * hour) is not None
+    assert limiter.forget_idle(now=86400.0) == 1
+    assert limiter.check(policy, a, call("time__x"), now=86400.0) is None

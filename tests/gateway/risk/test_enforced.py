@@ -14,12 +14,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
 import pytest
 import yaml
+from mcp_types import RequestParamsMeta
 
 from gateway.mcp_front import REQUEST_REF_META_KEY
 from gateway.risk import classify
@@ -68,7 +69,8 @@ def test_every_call_is_decided_as_the_suggestion_promised(
             async with connect(gw, identity) as client:
                 for tool in sorted(by_name):
                     args = example_arguments(by_name[tool].tool.input_schema)
-                    await client.call_tool(tool, args, meta={REQUEST_REF_META_KEY: f"{identity}:{tool}"})
+                    meta = cast(RequestParamsMeta, {REQUEST_REF_META_KEY: f"{identity}:{tool}"})
+                    await client.call_tool(tool, args, meta=meta)
 
     anyio.run(call_all)
     decided = {

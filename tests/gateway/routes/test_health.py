@@ -90,7 +90,7 @@ def test_api_docs_are_not_served_by_default(gw: Gateway, path: str, who: str | N
 async def in_process(tmp_path: Path, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     upstreams = tmp_path / "upstreams.yaml"
     upstreams.write_text("servers: {}\n")
-    base = {"policy_dir": FIXTURE_POLICY.parent, "upstreams_file": upstreams, "policy_reload": False}
+    base: dict[str, Any] = {"policy_dir": FIXTURE_POLICY.parent, "upstreams_file": upstreams, "policy_reload": False}
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}", **base, **settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

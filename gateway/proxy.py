@@ -13,6 +13,11 @@ denied or expired → a tool error naming the approval and the reason, still und
 answered at once with an input-required result pointing at the approval; its retries
 then wait like any other.
 
+One call travels as one ``CallContext``, built once when the call arrives (identity,
+call, catalog entry, decision, redaction fields, start time, request ref), and every
+ending goes through ``_finish``: a call that was never committed gets one event (its
+decision with the final outcome), a committed one gets an outcome event.
+
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
 
@@ -28,20 +33,20 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
-from jsonschema import validators
-from jsonschema.exceptions import SchemaError
 
 from gateway.approvals.desk import ApprovalDesk
+from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
 from gateway.metrics import Metrics
 from gateway.models import Approval
 from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
-from gateway.types import AuditEvent, ClientFeatures, Decision, Identity, Outcome, ToolCall
-from gateway.upstream import Upstream, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from gateway.types import AuditEvent, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
+from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,26 @@ APPROVAL_INPUT_KEY = "approval"
 def tool_error(message: str) -> types.CallToolResult:
     """An MCP tool error result: the agent (and its model) reads `message`."""
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+@dataclass(slots=True)
+class CallContext:
+    """One tools/call on its way through the pipeline; built once in ``Proxy.call``."""
+
+    call: ToolCall
+    entry: CatalogEntry
+    identity: Identity
+    decision: Decision
+    redact_fields: frozenset[str]
+    started: float
+    client: ClientFeatures
+    event: AuditEvent
+    """The call's decision event; later events (held, outcome) are derived from it."""
+    committed: bool = False
+    """The decision event is in the audit log (so the ending is a separate outcome event)."""
+
+    def update(self, **changes: Any) -> None:
+        self.event = dataclasses.replace(self.event, **changes)
 
 
 class Proxy:
@@ -75,10 +100,7 @@ class Proxy:
         self.metrics = metrics
         self.call_timeout_s = call_timeout_s
         self.approval_hold_s = approval_hold_s
-        self._validators: dict[tuple[str, int], Any] = {}
-
-    def identity(self, name: str) -> Identity:
-        return Identity(name=name, roles=self.policies.current.roles_of(name))
+        self.validators = ArgumentValidators(pool)
 
     # ---- tools/list -------------------------------------------------------------------------
 
@@ -105,7 +127,8 @@ class Proxy:
         return visible
 
     def input_schema(self, public_name: str) -> Mapping[str, Any] | None:
-        return self.pool.input_schema(public_name)
+        entry = self.pool.entry(public_name)
+        return entry.tool.input_schema if entry is not None else None
 
     # ---- tools/call -------------------------------------------------------------------------
 
@@ -118,19 +141,41 @@ class Proxy:
         client: ClientFeatures = ClientFeatures(),
     ) -> types.CallToolResult | types.InputRequiredResult:
         started = time.perf_counter()
-        resolved = self.pool.resolve(public_name)
-        if resolved is None or (resolved[0].tools and resolved[1] not in resolved[0].tools):
+        entry = self.pool.entry(public_name)
+        if entry is None:
             return tool_error(f"unknown tool: {public_name!r}. Call tools/list to see the tools you may call.")
-        upstream, tool = resolved
-        call = ToolCall(public_name, upstream.name, tool, dict(arguments), _new_id())
+        ctx = self._context(identity_name, entry, arguments, request_ref, client, started)
+        decision = ctx.decision
+        if decision.effect == "deny":
+            await self._finish(ctx, "denied")
+            return tool_error(f"denied by policy (rule {', '.join(decision.rule_ids)}): {decision.reason}")
+        problem = self.validators.problem(entry, ctx.call.arguments)
+        if problem is not None:
+            await self._finish(ctx, "invalid_arguments", error=problem)
+            return tool_error(f"invalid arguments for {public_name}: {problem}")
+        if decision.effect == "approve":
+            return await self._approval(ctx)
+        if not await self._commit(ctx):
+            return self._fail_closed("audit", "the audit log could not record the decision")
+        return await self._forward(ctx)
 
+    def _context(
+        self,
+        identity_name: str,
+        entry: CatalogEntry,
+        arguments: Mapping[str, Any],
+        request_ref: str | None,
+        client: ClientFeatures,
+        started: float,
+    ) -> CallContext:
+        """Decide the call and build the one context it travels with."""
+        call = ToolCall(entry.public_name, entry.server, entry.tool.name, dict(arguments), _new_id())
         policy_started = time.perf_counter()
         decision, identity, redact_fields = self._decide(identity_name, call)
         policy_ms = _ms(policy_started)
         self.metrics.policy_seconds.observe(policy_ms / 1000)
         self.metrics.decisions.labels(decision.effect).inc()
-
-        base = AuditEvent(
+        event = AuditEvent(
             call_id=call.call_id,
             phase="decision",
             method="tools/call",
@@ -145,60 +190,7 @@ class Proxy:
             latency_policy_ms=policy_ms,
             request_ref=request_ref,
         )
-
-        if decision.effect == "deny":
-            await self._record_final(base, "denied", started, redact_fields)
-            return tool_error(f"denied by policy (rule {', '.join(decision.rule_ids)}): {decision.reason}")
-
-        problem = self._validate(public_name, call.arguments)
-        if problem is not None:
-            await self._record_final(base, "invalid_arguments", started, redact_fields, error=problem)
-            return tool_error(f"invalid arguments for {public_name}: {problem}")
-
-        if decision.effect == "approve":
-            return await self._approval(base, upstream, call, identity, decision, started, redact_fields, client)
-
-        try:
-            await self.audit.record(base, redact_fields)
-        except Exception as exc:  # boundary: any audit failure denies the call
-            return self._fail_closed("audit", f"the audit log could not record the decision ({exc})")
-        return await self._forward(base, upstream, call, started, redact_fields)
-
-    async def _forward(
-        self, base: AuditEvent, upstream: Upstream, call: ToolCall, started: float, redact_fields: frozenset[str]
-    ) -> types.CallToolResult:
-        """Send a call whose decision is committed upstream; commit its outcome; answer."""
-        upstream_started = time.perf_counter()
-        outcome: Outcome
-        error = ""
-        try:
-            result = await upstream.call(call.tool, call.arguments, self.call_timeout_s)
-            outcome = "tool_error" if result.is_error else "ok"
-        except UpstreamTimeout as exc:
-            outcome, error = "timeout", str(exc)
-            result = tool_error(f"upstream timeout: {exc}")
-        except UpstreamUnavailable as exc:
-            outcome, error = "upstream_error", str(exc)
-            result = tool_error(f"upstream error: {exc}")
-        upstream_ms = _ms(upstream_started)
-        self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
-
-        outcome_event = _replace(
-            base,
-            phase="outcome",
-            outcome=outcome,
-            error=error,
-            latency_upstream_ms=upstream_ms,
-            latency_total_ms=_ms(started),
-        )
-        try:
-            await self.audit.record(outcome_event, redact_fields)
-        except Exception:  # boundary: the call already ran; its decision record exists. Count and log.
-            logger.exception("audit: outcome of call %s could not be recorded", call.call_id)
-            self.metrics.fail_closed.labels("audit_outcome").inc()
-        self.metrics.outcomes.labels(outcome).inc()
-        self.metrics.call_seconds.observe(_ms(started) / 1000)
-        return result
+        return CallContext(call, entry, identity, decision, redact_fields, started, client, event)
 
     def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
         """Policy, then rate limits. Any exception here becomes a fail-closed deny."""
@@ -217,87 +209,81 @@ class Proxy:
             reason = f"policy could not be evaluated ({type(exc).__name__}); failing closed"
             return Decision("deny", ("fail-closed",), reason), Identity(identity_name), frozenset()
 
-    def _validate(self, public_name: str, arguments: Mapping[str, Any]) -> str | None:
-        schema = self.pool.input_schema(public_name)
-        if not schema:
-            return None
-        key = (public_name, id(schema))
-        validator = self._validators.get(key)
-        if validator is None:
-            cls = validators.validator_for(schema)
-            try:
-                cls.check_schema(schema)
-            except SchemaError:
-                logger.warning("tool %s has an invalid inputSchema; arguments are not validated", public_name)
-                return None
-            validator = self._validators[key] = cls(schema)
-        errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
-        if not errors:
-            return None
-        parts = [f"{'/'.join(map(str, e.path)) or '(arguments)'}: {e.message}" for e in errors[:3]]
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        return "; ".join(parts) + more
+    async def _forward(self, ctx: CallContext) -> types.CallToolResult:
+        """Send a call whose decision is committed upstream; record its outcome; answer."""
+        call = ctx.call
+        upstream_started = time.perf_counter()
+        outcome: Outcome
+        error = ""
+        try:
+            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s)
+            outcome = "tool_error" if result.is_error else "ok"
+        except UpstreamTimeout as exc:
+            outcome, error = "timeout", str(exc)
+            result = tool_error(f"upstream timeout: {exc}")
+        except UpstreamUnavailable as exc:
+            outcome, error = "upstream_error", str(exc)
+            result = tool_error(f"upstream error: {exc}")
+        upstream_ms = _ms(upstream_started)
+        self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
+        await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms)
+        return result
 
-    async def _approval(
-        self,
-        base: AuditEvent,
-        upstream: Upstream,
-        call: ToolCall,
-        identity: Identity,
-        decision: Decision,
-        started: float,
-        redact_fields: frozenset[str],
-        client: ClientFeatures,
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    # ---- approvals --------------------------------------------------------------------------
+
+    async def _approval(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
         """A call policy holds for a person: run it on a granted approval, or hold it for one."""
         try:
-            granted = await self.desk.admit(identity.name, call, decision)
-            if granted is None:
-                redacted = redact(call.arguments, redact_fields)
-                approval, created = await self.desk.request(call, identity, decision, redacted)
+            granted = await self.desk.admit(ctx.identity.name, ctx.call, ctx.decision)
+            redacted = redact(ctx.call.arguments, ctx.redact_fields)
+            requested = None if granted else await self.desk.request(ctx.call, ctx.identity, ctx.decision, redacted)
         except Exception as exc:  # boundary: an approval store failure denies
-            logger.exception("approval store failed for call %s", call.call_id)
-            denied = _replace(base, effect="deny", rule_ids=("fail-closed",))
-            await self._record_final(denied, "denied", started, redact_fields, error=f"approval store: {exc}")
+            logger.exception("approval store failed for call %s", ctx.call.call_id)
+            ctx.update(effect="deny", rule_ids=("fail-closed",))
+            await self._finish(ctx, "denied", error=f"approval store: {exc}")
             return self._fail_closed("approvals", "the approval store could not be read or written")
         if granted is not None:
-            admitted = _replace(base, approval_id=granted.id, reason=f"{base.reason}; {_approved_by(granted)}")
-            try:
-                await self.audit.record(admitted, redact_fields)
-            except Exception as exc:  # boundary: any audit failure denies the call
-                return self._fail_closed("audit", f"the audit log could not record the decision ({exc})")
-            return await self._forward(admitted, upstream, call, started, redact_fields)
-
-        held = _replace(base, approval_id=approval.id)
-        try:
-            await self.audit.record(held, redact_fields)
-        except Exception:  # boundary: a hold that cannot be audited is refused
-            logger.exception("audit: held call %s could not be recorded", call.call_id)
+            return await self._run_granted(ctx, granted)
+        assert requested is not None
+        approval, created = requested
+        ctx.update(approval_id=approval.id)
+        if not await self._commit(ctx):
             return self._fail_closed("audit", "the audit log could not record the approval request")
         if created:
             self.desk.announce(approval)
-        if client.url_elicitation and client.resumes != approval.id:
-            await self._record_outcome(held, "approval_required", started, redact_fields, "approval link sent")
-            return self._elicit(approval, decision)
+        if ctx.client.url_elicitation and ctx.client.resumes != approval.id:
+            await self._finish(ctx, "approval_required", error="approval link sent")
+            return self._elicit(approval, ctx.decision)
+        return await self._hold(ctx, approval)
 
+    async def _run_granted(self, ctx: CallContext, granted: Approval) -> types.CallToolResult:
+        """Forward a call an earlier, granted approval covers."""
+        ctx.update(approval_id=granted.id, reason=f"{ctx.event.reason}; {_approved_by(granted)}")
+        if not await self._commit(ctx):
+            return self._fail_closed("audit", "the audit log could not record the decision")
+        return await self._forward(ctx)
+
+    async def _hold(self, ctx: CallContext, approval: Approval) -> types.CallToolResult | types.InputRequiredResult:
+        """Wait for the decision on a committed, held call; forward it if approved."""
         try:
             settled = await self.desk.hold(approval.id, self.approval_hold_s)
             runs = settled.state == "approved" and await self.desk.use(settled)
         except Exception as exc:  # boundary: the store failing while held denies
-            logger.exception("approval store failed while holding call %s", call.call_id)
-            await self._record_outcome(_replace(held, effect="deny"), "denied", started, redact_fields, str(exc))
+            logger.exception("approval store failed while holding call %s", ctx.call.call_id)
+            ctx.update(effect="deny")
+            await self._finish(ctx, "denied", error=str(exc))
             return self._fail_closed("approvals", "the approval store could not be read or written")
         if runs:
-            return await self._forward(
-                _replace(held, reason=f"{held.reason}; {_approved_by(settled)}"), upstream, call, started, redact_fields
-            )
+            ctx.update(reason=f"{ctx.event.reason}; {_approved_by(settled)}")
+            return await self._forward(ctx)
         if settled.state == "pending":
-            await self._record_outcome(held, "approval_required", started, redact_fields)
-            if client.url_elicitation:  # the person has the link; the client retries after a short pause
+            await self._finish(ctx, "approval_required")
+            if ctx.client.url_elicitation:  # the person has the link; the client retries after a short pause
                 return types.InputRequiredResult(request_state=approval.id)
-            return tool_error(_pending_message(settled, decision, self.desk.link(approval.id)))
+            return tool_error(_pending_message(settled, ctx.decision, self.desk.link(approval.id)))
         message = _refusal_message(settled)
-        await self._record_outcome(_replace(held, effect="deny"), "denied", started, redact_fields, message)
+        ctx.update(effect="deny")
+        await self._finish(ctx, "denied", error=message)
         return tool_error(message)
 
     def _elicit(self, approval: Approval, decision: Decision) -> types.InputRequiredResult:
@@ -309,37 +295,35 @@ class Proxy:
             input_requests={APPROVAL_INPUT_KEY: types.ElicitRequest(params=params)}, request_state=approval.id
         )
 
-    async def _record_outcome(
-        self, event: AuditEvent, outcome: Outcome, started: float, redact_fields: frozenset[str], error: str = ""
-    ) -> None:
-        """The outcome of a held call that was not forwarded. The answer stands even if this fails."""
-        self.metrics.outcomes.labels(outcome).inc()
-        self.metrics.call_seconds.observe(_ms(started) / 1000)
-        final = _replace(event, phase="outcome", outcome=outcome, error=error, latency_total_ms=_ms(started))
+    # ---- the audit record -------------------------------------------------------------------
+
+    async def _commit(self, ctx: CallContext) -> bool:
+        """Commit the decision event before the call is held or forwarded; False: refuse the call."""
         try:
-            await self.audit.record(final, redact_fields)
-        except Exception:  # boundary: counted and logged; the call is refused either way
-            logger.exception("audit: outcome of held call %s could not be recorded", event.call_id)
-            self.metrics.fail_closed.labels("audit_outcome").inc()
+            await self.audit.record(ctx.event, ctx.redact_fields)
+        except Exception:  # boundary: any audit failure denies the call
+            logger.exception("audit: decision of call %s could not be recorded", ctx.call.call_id)
+            return False
+        ctx.committed = True
+        return True
 
-    async def _record_final(
-        self, event: AuditEvent, outcome: Outcome, started: float, redact_fields: frozenset[str], error: str = ""
-    ) -> bool:
-        """A call that is not forwarded gets one event: its decision with the final outcome.
+    async def _finish(self, ctx: CallContext, outcome: Outcome, *, error: str = "", **fields: Any) -> None:
+        """Record how the call ended: one event if its decision was never committed, else an outcome event.
 
-        Returns False when the audit log could not commit it (the caller then refuses the call).
+        The answer stands even if this fails: a call that ends here was either never forwarded
+        or has already run (its decision record exists); the failure is counted and logged.
         """
         self.metrics.outcomes.labels(outcome).inc()
-        self.metrics.call_seconds.observe(_ms(started) / 1000)
+        self.metrics.call_seconds.observe(_ms(ctx.started) / 1000)
+        phase: Phase = "outcome" if ctx.committed else "decision"
+        final = dataclasses.replace(
+            ctx.event, phase=phase, outcome=outcome, error=error, latency_total_ms=_ms(ctx.started), **fields
+        )
         try:
-            await self.audit.record(
-                _replace(event, outcome=outcome, error=error, latency_total_ms=_ms(started)), redact_fields
-            )
-        except Exception:  # boundary: counted and logged; the call is refused either way
-            logger.exception("audit: call %s (%s) could not be recorded", event.call_id, outcome)
-            self.metrics.fail_closed.labels("audit").inc()
-            return False
-        return True
+            await self.audit.record(final, ctx.redact_fields)
+        except Exception:  # boundary: counted and logged; see above
+            logger.exception("audit: call %s (%s) could not be recorded", ctx.call.call_id, outcome)
+            self.metrics.fail_closed.labels("audit_outcome" if ctx.committed else "audit").inc()
 
     def _fail_closed(self, reason: str, message: str) -> types.CallToolResult:
         self.metrics.fail_closed.labels(reason).inc()
@@ -377,7 +361,3 @@ def _new_id() -> str:
 
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
-
-
-def _replace(event: AuditEvent, **changes: Any) -> AuditEvent:
-    return dataclasses.replace(event, **changes)

@@ -37,15 +37,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
+from anyio import to_thread
 
+from gateway import answers
 from gateway.approvals.desk import ApprovalDesk
 from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
+from gateway.identities import IdentityStore
 from gateway.metrics import Metrics
 from gateway.models import Approval
+from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
-from gateway.types import AuditEvent, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
+from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
 from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
@@ -54,17 +58,13 @@ APPROVAL_INPUT_KEY = "approval"
 """Key of the approval's URL elicitation in an input-required result (and of the client's answer)."""
 
 
-def tool_error(message: str) -> types.CallToolResult:
-    """An MCP tool error result: the agent (and its model) reads `message`."""
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
-
-
 @dataclass(slots=True)
 class CallContext:
     """One tools/call on its way through the pipeline; built once in ``Proxy.call``."""
 
     call: ToolCall
     entry: CatalogEntry
+    caller: Caller
     identity: Identity
     decision: Decision
     redact_fields: frozenset[str]
@@ -85,6 +85,8 @@ class Proxy:
         *,
         policies: PolicyStore,
         pool: UpstreamPool,
+        pins: ToolPins,
+        identities: IdentityStore,
         audit: AuditWriter,
         desk: ApprovalDesk,
         limiter: RateLimiter,
@@ -94,6 +96,8 @@ class Proxy:
     ) -> None:
         self.policies = policies
         self.pool = pool
+        self.pins = pins
+        self.identities = identities
         self.audit = audit
         self.desk = desk
         self.limiter = limiter
@@ -111,7 +115,7 @@ class Proxy:
         visible = [
             entry.tool.model_copy(update={"name": entry.public_name})
             for entry in self.pool.catalog()
-            if policy.is_granted(identity, entry.public_name)
+            if self.pins.admits(entry) and policy.is_granted(identity, entry.public_name)
         ]
         await self.audit.record(
             AuditEvent(
@@ -126,42 +130,104 @@ class Proxy:
         )
         return visible
 
-    def input_schema(self, public_name: str) -> Mapping[str, Any] | None:
-        entry = self.pool.entry(public_name)
+    def input_schema(self, public_name: str, identity_name: str | None) -> Mapping[str, Any] | None:
+        """The inputSchema of a tool ``identity_name`` may see (for the SDK's header checks); else None."""
+        entry = self._visible(public_name, identity_name) if identity_name is not None else None
         return entry.tool.input_schema if entry is not None else None
+
+    def _visible(self, public_name: str, identity_name: str) -> CatalogEntry | None:
+        entry = self.pool.entry(public_name)
+        if entry is None or not self.pins.admits(entry):
+            return None
+        policy = self.policies.current
+        return (
+            entry if policy.is_granted(Identity(identity_name, policy.roles_of(identity_name)), public_name) else None
+        )
 
     # ---- tools/call -------------------------------------------------------------------------
 
     async def call(
         self,
-        identity_name: str,
+        caller: Caller | str,
         public_name: str,
         arguments: Mapping[str, Any],
         request_ref: str | None = None,
         client: ClientFeatures = ClientFeatures(),
     ) -> types.CallToolResult | types.InputRequiredResult:
+        """One tools/call, answered in the agent's terms whatever happens inside."""
+        who = caller if isinstance(caller, Caller) else Caller(caller)
+        try:
+            return await self._call(who, public_name, arguments, request_ref, client)
+        except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
+            logger.exception("call of %s by %s failed inside the gateway", public_name, who.name)
+            return self._fail_closed("internal", "the gateway could not complete the call")
+
+    async def _call(
+        self,
+        caller: Caller,
+        public_name: str,
+        arguments: Mapping[str, Any],
+        request_ref: str | None,
+        client: ClientFeatures,
+    ) -> types.CallToolResult | types.InputRequiredResult:
         started = time.perf_counter()
         entry = self.pool.entry(public_name)
-        if entry is None:
-            return tool_error(f"unknown tool: {public_name!r}. Call tools/list to see the tools you may call.")
-        ctx = self._context(identity_name, entry, arguments, request_ref, client, started)
+        if entry is None or not self.pins.admits(entry):
+            await self._record_unknown(caller, public_name, arguments, request_ref, started, entry)
+            return answers.unknown_tool(public_name)
+        ctx = self._context(caller, entry, arguments, request_ref, client, started)
         decision = ctx.decision
         if decision.effect == "deny":
             await self._finish(ctx, "denied")
-            return tool_error(f"denied by policy (rule {', '.join(decision.rule_ids)}): {decision.reason}")
+            return answers.denied(public_name, decision)
         problem = self.validators.problem(entry, ctx.call.arguments)
         if problem is not None:
             await self._finish(ctx, "invalid_arguments", error=problem)
-            return tool_error(f"invalid arguments for {public_name}: {problem}")
+            return answers.tool_error(f"invalid arguments for {public_name}: {problem}")
         if decision.effect == "approve":
             return await self._approval(ctx)
         if not await self._commit(ctx):
             return self._fail_closed("audit", "the audit log could not record the decision")
         return await self._forward(ctx)
 
+    async def _record_unknown(
+        self,
+        caller: Caller,
+        public_name: str,
+        arguments: Mapping[str, Any],
+        request_ref: str | None,
+        started: float,
+        entry: CatalogEntry | None,
+    ) -> None:
+        """Audit a call of a tool that does not exist, or whose definition is not accepted (pinning)."""
+        server, _, tool = public_name.partition(self.pool.separator)
+        rule, reason = ("tool-pin", "tool definition not accepted by an operator") if entry else ("unknown-tool", "")
+        self.metrics.decisions.labels("deny").inc()
+        self.metrics.outcomes.labels("denied").inc()
+        event = AuditEvent(
+            call_id=_new_id(),
+            phase="decision",
+            method="tools/call",
+            identity=caller.name,
+            server=server[:128],
+            tool=tool[:256],
+            arguments=dict(arguments),
+            effect="deny",
+            rule_ids=(rule,),
+            reason=reason or "no such tool",
+            outcome="denied",
+            request_ref=request_ref,
+            latency_total_ms=_ms(started),
+        )
+        try:
+            await self.audit.record(event)
+        except Exception:  # boundary: the call is refused either way; counted and logged
+            logger.exception("audit: unknown-tool call %s could not be recorded", event.call_id)
+            self.metrics.fail_closed.labels("audit").inc()
+
     def _context(
         self,
-        identity_name: str,
+        caller: Caller,
         entry: CatalogEntry,
         arguments: Mapping[str, Any],
         request_ref: str | None,
@@ -169,9 +235,11 @@ class Proxy:
         started: float,
     ) -> CallContext:
         """Decide the call and build the one context it travels with."""
-        call = ToolCall(entry.public_name, entry.server, entry.tool.name, dict(arguments), _new_id())
+        call = ToolCall(
+            entry.public_name, entry.server, entry.tool.name, dict(arguments), _new_id(), entry.definition_hash
+        )
         policy_started = time.perf_counter()
-        decision, identity, redact_fields = self._decide(identity_name, call)
+        decision, identity, redact_fields = self._decide(caller.name, call)
         policy_ms = _ms(policy_started)
         self.metrics.policy_seconds.observe(policy_ms / 1000)
         self.metrics.decisions.labels(decision.effect).inc()
@@ -190,7 +258,7 @@ class Proxy:
             latency_policy_ms=policy_ms,
             request_ref=request_ref,
         )
-        return CallContext(call, entry, identity, decision, redact_fields, started, client, event)
+        return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event)
 
     def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
         """Policy, then rate limits. Any exception here becomes a fail-closed deny."""
@@ -220,10 +288,10 @@ class Proxy:
             outcome = "tool_error" if result.is_error else "ok"
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)
-            result = tool_error(f"upstream timeout: {exc}")
+            result = answers.upstream_timeout(call.server, self.call_timeout_s)
         except UpstreamUnavailable as exc:
             outcome, error = "upstream_error", str(exc)
-            result = tool_error(f"upstream error: {exc}")
+            result = answers.upstream_error(call.server)
         upstream_ms = _ms(upstream_started)
         self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
         await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms)
@@ -267,8 +335,11 @@ class Proxy:
         """Wait for the decision on a committed, held call; forward it if approved."""
         try:
             settled = await self.desk.hold(approval.id, self.approval_hold_s)
+            refusal = await self._recheck(ctx, settled) if settled.state == "approved" else None
+            if refusal is not None:
+                return await self._refuse(ctx, refusal)
             runs = settled.state == "approved" and await self.desk.use(settled)
-        except Exception as exc:  # boundary: the store failing while held denies
+        except Exception as exc:  # boundary: the store (or the identity store) failing while held denies
             logger.exception("approval store failed while holding call %s", ctx.call.call_id)
             ctx.update(effect="deny")
             await self._finish(ctx, "denied", error=str(exc))
@@ -280,11 +351,39 @@ class Proxy:
             await self._finish(ctx, "approval_required")
             if ctx.client.url_elicitation:  # the person has the link; the client retries after a short pause
                 return types.InputRequiredResult(request_state=approval.id)
-            return tool_error(_pending_message(settled, ctx.decision, self.desk.link(approval.id)))
-        message = _refusal_message(settled)
+            return answers.tool_error(answers.pending_message(settled, ctx.decision, self.desk.link(approval.id)))
+        message = answers.refusal_message(settled)
         ctx.update(effect="deny")
         await self._finish(ctx, "denied", error=message)
-        return tool_error(message)
+        return answers.tool_error(message)
+
+    async def _recheck(self, ctx: CallContext, approval: Approval) -> tuple[str, str] | None:
+        """Re-authenticate and re-decide a held call released by its approval: (rule id, message) to refuse it.
+
+        The key must still be active, the CURRENT policy must not deny the call, and the tool's
+        listed definition must still be the accepted one the approval was requested for.
+        """
+        if not await to_thread.run_sync(self.identities.is_active, ctx.caller.name, ctx.caller.key_prefix):
+            return "revoked-key", answers.revoked_while_held(approval)
+        now = self.pool.entry(ctx.call.name)
+        if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
+            return "tool-pin", answers.redefined_while_held(ctx.call.name, approval)
+        try:
+            policy = self.policies.current
+            decision = decide(policy, ctx.call, Identity(ctx.identity.name, policy.roles_of(ctx.identity.name)))
+        except Exception:  # boundary: a policy that cannot be evaluated refuses the held call
+            logger.exception("policy re-evaluation failed for held call %s", ctx.call.call_id)
+            decision = Decision("deny", ("fail-closed",), "the policy could not be evaluated")
+        if decision.effect != "deny":
+            return None
+        return ", ".join(decision.rule_ids), answers.denied_on_release(decision, approval)
+
+    async def _refuse(self, ctx: CallContext, refusal: tuple[str, str]) -> types.CallToolResult:
+        """End a held call its recheck refused: audited as denied by that rule, never forwarded."""
+        rule, message = refusal
+        ctx.update(effect="deny", rule_ids=(rule,), reason=f"{ctx.event.reason}; refused on release: {rule}")
+        await self._finish(ctx, "denied", error=message)
+        return answers.tool_error(message)
 
     def _elicit(self, approval: Approval, decision: Decision) -> types.InputRequiredResult:
         """Point the person behind the client at the approval (URL-mode elicitation, 2026-07-28)."""
@@ -327,32 +426,11 @@ class Proxy:
 
     def _fail_closed(self, reason: str, message: str) -> types.CallToolResult:
         self.metrics.fail_closed.labels(reason).inc()
-        return tool_error(f"call denied: {message}. The gateway fails closed.")
+        return answers.tool_error(answers.fail_closed(message))
 
 
 def _approved_by(approval: Approval) -> str:
     return f"approval {approval.id} approved by {approval.decided_by}: {approval.decided_reason}"
-
-
-def _pending_message(approval: Approval, decision: Decision, link: str) -> str:
-    rules = ", ".join(decision.rule_ids)
-    roles = ", ".join(decision.approver_roles)
-    return (
-        f"pending approval {approval.id}: rule {rules} ({decision.reason}) holds this call until a person "
-        f"with role {roles} decides ({link}). Call again with the same arguments once it is approved; "
-        "an approved call runs once."
-    )
-
-
-def _refusal_message(approval: Approval) -> str:
-    if approval.state == "denied":
-        return f"denied: approval {approval.id} was denied by {approval.decided_by}: {approval.decided_reason}"
-    if approval.state == "expired":
-        return f"denied: approval {approval.id} expired undecided at {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC"
-    return (
-        f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
-        "call again to ask for a new approval"
-    )
 
 
 def _new_id() -> str:

@@ -74,6 +74,7 @@ async def test_killed_stdio_upstream_gives_clear_error_is_audited_and_restarts(
     async with connect(gw, "writer-agent") as client:
         broken = await client.call_tool("time__get_current_time", {"timezone": "UTC"})
         assert broken.is_error and "upstream error" in text_of(broken) and "time" in text_of(broken)
+        assert "Error:" not in text_of(broken) and "Errno" not in text_of(broken)  # no exception text
         other = await client.call_tool("notes__list_notes", {})
         assert not other.is_error, "the gateway must keep serving the other upstream"
     assert outcomes(gw, "get_current_time")[-1] == "upstream_error"

@@ -148,18 +148,17 @@ class Proxy:
 
     async def call(
         self,
-        caller: Caller | str,
+        caller: Caller,
         public_name: str,
         arguments: Mapping[str, Any],
         request_ref: str | None = None,
         client: ClientFeatures = ClientFeatures(),
     ) -> types.CallToolResult | types.InputRequiredResult:
         """One tools/call, answered in the agent's terms whatever happens inside."""
-        who = caller if isinstance(caller, Caller) else Caller(caller)
         try:
-            return await self._call(who, public_name, arguments, request_ref, client)
+            return await self._call(caller, public_name, arguments, request_ref, client)
         except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
-            logger.exception("call of %s by %s failed inside the gateway", public_name, who.name)
+            logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
             return self._fail_closed("internal", "the gateway could not complete the call")
 
     async def _call(

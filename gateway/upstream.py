@@ -135,10 +135,11 @@ class UpstreamStatus:
 
 
 def definition_hash(tool: types.Tool) -> str:
-    """sha256 of what a tool tells a model: name, description, input/output schema, annotations."""
+    """sha256 of what a tool tells a model: name, title, description, input/output schema, annotations."""
     annotations = tool.annotations.model_dump(mode="json", exclude_none=True) if tool.annotations else None
     definition = {
         "name": tool.name,
+        "title": tool.title,
         "description": tool.description,
         "inputSchema": tool.input_schema,
         "outputSchema": tool.output_schema,

@@ -3,9 +3,10 @@
 It is a real `mcp` SDK server run by uvicorn in its own process. Its tool list can be
 changed while it runs, as a malicious or updated server would (tool-pinning tests):
 ``POST /control/redefine`` replaces add_note's description and schema, ``POST
-/control/add-tool`` adds a new tool ``export_notes``. Besides its tools it appends the headers of every HTTP request it receives to the JSONL file named by
-NOTES_HEADER_LOG, so tests can prove what the gateway sends upstream (and what it never
-sends: the agent's credentials).
+/control/add-tool`` adds a new tool ``export_notes``. Besides its tools it appends the
+headers of every HTTP request it receives to the JSONL file named by NOTES_HEADER_LOG, so
+tests can prove what the gateway sends upstream (and what it never sends: the agent's
+credentials).
 
 Run: python -m tests.upstreams.notes_server PORT
 """

@@ -5,7 +5,7 @@ checks (``admits``: a dict lookup, no I/O).
 
 Each listing of an upstream (connect, and every idle-time probe) is reviewed
 (``review``, the pool's catalog hook). A definition is keyed by its ``definition_hash``
-(``gateway.upstream.definition_hash``: name, description, input and output schema,
+(``gateway.upstream.definition_hash``: name, title, description, input and output schema,
 annotations). For every listed tool:
 
 - its definition is the accepted one: nothing happens;

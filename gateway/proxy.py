@@ -1,8 +1,14 @@
 """The call pipeline: what happens to one `tools/call` between the MCP front and an upstream.
 
-Order, for every call: resolve the public name → decide (pure policy, then rate limits)
-→ validate arguments against the tool's inputSchema → commit the decision to the audit
-log → hold for approval, or forward → commit the outcome → answer.
+Order, for every call: resolve the public name to a catalog entry whose definition is
+accepted (``pins``) → decide (pure policy, then rate limits) → validate arguments against
+the tool's inputSchema → commit the decision to the audit log → hold for approval, or
+forward → commit the outcome → answer.
+
+A tool the identity cannot see (no such tool, definition not accepted, or not granted:
+``default-deny``) gets one and the same answer, ``answers.unknown_tool``; the audit log
+keeps which it was. Every text an agent gets comes from ``answers``, never from an
+exception.
 
 A call policy holds for approval (effect ``approve``) runs at once if an approved
 approval covers it (``ApprovalDesk.admit``: an exact one is consumed, so it runs once).
@@ -11,7 +17,11 @@ call) and waits up to ``approval_hold_s`` for the decision: approved → forward
 denied or expired → a tool error naming the approval and the reason, still undecided →
 "pending approval <id>". A client that takes URL elicitations (2026-07-28) is instead
 answered at once with an input-required result pointing at the approval; its retries
-then wait like any other.
+then wait like any other. A held call released by its approval is checked again before
+it is forwarded (``_recheck``): the caller's key must still be active, the CURRENT policy
+must not deny it, and the tool's listed definition must be the accepted one the approval
+was requested for (approvals bind ``definition_hash``); otherwise it is refused, audited
+as denied by ``revoked-key``, ``tool-pin`` or the denying rule.
 
 One call travels as one ``CallContext``, built once when the call arrives (identity,
 call, catalog entry, decision, redaction fields, start time, request ref), and every
@@ -219,7 +229,7 @@ class Proxy:
             latency_total_ms=_ms(started),
         )
         try:
-            await self.audit.record(event)
+            await self.audit.record(event, self.policies.current.redact_fields(public_name))
         except Exception:  # boundary: the call is refused either way; counted and logged
             logger.exception("audit: unknown-tool call %s could not be recorded", event.call_id)
             self.metrics.fail_closed.labels("audit").inc()
@@ -356,17 +366,17 @@ class Proxy:
         await self._finish(ctx, "denied", error=message)
         return answers.tool_error(message)
 
-    async def _recheck(self, ctx: CallContext, approval: Approval) -> tuple[str, str] | None:
-        """Re-authenticate and re-decide a held call released by its approval: (rule id, message) to refuse it.
+    async def _recheck(self, ctx: CallContext, approval: Approval) -> tuple[tuple[str, ...], str] | None:
+        """Re-authenticate and re-decide a held call released by its approval: (rule ids, message) to refuse it.
 
         The key must still be active, the CURRENT policy must not deny the call, and the tool's
         listed definition must still be the accepted one the approval was requested for.
         """
         if not await to_thread.run_sync(self.identities.is_active, ctx.caller.name, ctx.caller.key_prefix):
-            return "revoked-key", answers.revoked_while_held(approval)
+            return ("revoked-key",), answers.revoked_while_held(approval)
         now = self.pool.entry(ctx.call.name)
         if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
-            return "tool-pin", answers.redefined_while_held(ctx.call.name, approval)
+            return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
         try:
             policy = self.policies.current
             decision = decide(policy, ctx.call, Identity(ctx.identity.name, policy.roles_of(ctx.identity.name)))
@@ -375,12 +385,13 @@ class Proxy:
             decision = Decision("deny", ("fail-closed",), "the policy could not be evaluated")
         if decision.effect != "deny":
             return None
-        return ", ".join(decision.rule_ids), answers.denied_on_release(decision, approval)
+        return decision.rule_ids, answers.denied_on_release(decision, approval)
 
-    async def _refuse(self, ctx: CallContext, refusal: tuple[str, str]) -> types.CallToolResult:
-        """End a held call its recheck refused: audited as denied by that rule, never forwarded."""
-        rule, message = refusal
-        ctx.update(effect="deny", rule_ids=(rule,), reason=f"{ctx.event.reason}; refused on release: {rule}")
+    async def _refuse(self, ctx: CallContext, refusal: tuple[tuple[str, ...], str]) -> types.CallToolResult:
+        """End a held call its recheck refused: audited as denied by those rules, never forwarded."""
+        rules, message = refusal
+        reason = f"{ctx.event.reason}; refused on release: {', '.join(rules)}"
+        ctx.update(effect="deny", rule_ids=rules, reason=reason)
         await self._finish(ctx, "denied", error=message)
         return answers.tool_error(message)
 

@@ -6,7 +6,7 @@ exponential backoff), the aggregated catalog of namespaced tools, and forwarding
 `tools/call` with a timeout.
 
 The catalog: each upstream's tools are listed on connect and again by every idle-time
-probe; each listed tool gets a ``definition_hash`` (sha256 over its name, description,
+probe; each listed tool gets a ``definition_hash`` (sha256 over its name, title, description,
 input and output schema and annotations). ``Upstream.catalog_version`` changes only when
 a definition changes, so callers can cache per definition and drop what a refresh
 replaced. ``on_catalog`` (set by the pool) is awaited after every listing: tool pinning

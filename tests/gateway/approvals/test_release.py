@@ -20,7 +20,8 @@ from tests.gateway.harness import Gateway, NotesUpstream, connect, rows, run_gat
 pytestmark = pytest.mark.anyio
 
 RELEASE_POLICY = POLICY.replace(
-    "  bob: {roles: [auditor]}", "  bob: {roles: [auditor]}\n  temp-agent: {roles: [writer]}"
+    "  bob: {roles: [auditor]}",
+    "  bob: {roles: [auditor]}\n  temp-agent: {roles: [writer]}\n  shifty-agent: {roles: [writer]}",
 )
 EMERGENCY_RULE = """
   - id: emergency-stop-publish
@@ -37,7 +38,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, notes: NotesUpstream) -> Iterat
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     (policy_dir / "policy.yaml").write_text(RELEASE_POLICY)
-    identities = ["writer-agent", "temp-agent", "alice"]
+    identities = ["writer-agent", "temp-agent", "shifty-agent", "alice"]
     with run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), identities, **FAST, WARDEN_APPROVAL_HOLD_S="30") as g:
         yield g
 
@@ -104,6 +105,20 @@ async def test_a_deny_rule_hot_loaded_during_the_hold_wins_over_the_approval(gw:
         assert (await decide(gw, other["id"], "approve")).status_code == 200
     assert not box["result"].is_error, text_of(box["result"])
     assert await stored(gw, "publish routine") == 1
+
+
+async def test_a_grant_withdrawn_during_the_hold_stops_the_approved_call(gw: Gateway) -> None:
+    policy = gw.policy_dir / "policy.yaml"
+    async with held(gw, "shifty-agent", "publish withdrawn") as box:
+        approval = await pending_for(gw, "publish withdrawn")
+        before = _reloads(gw)
+        policy.write_text(policy.read_text().replace("shifty-agent: {roles: [writer]}", "shifty-agent: {roles: []}"))
+        await eventually(lambda: _async(_reloads(gw) > before or None), 20, "the policy to reload")
+        assert (await decide(gw, approval["id"], "approve")).status_code == 200
+    result = box["result"]
+    assert result.is_error and "no longer granted" in text_of(result) and "did not run" in text_of(result)
+    assert await stored(gw, "publish withdrawn") == 0
+    assert json.loads(outcome_of(gw, approval["id"])["rule_ids"]) == ["default-deny"]
 
 
 def _reloads(gw: Gateway) -> float:

@@ -32,11 +32,13 @@ from gateway.edge import BodyCap, HostOriginGuard, allowed_host_names
 from gateway.identities import IdentityStore
 from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
 from gateway.metrics import Metrics
+from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter
 from gateway.proxy import Proxy
 from gateway.routes import admin, health
 from gateway.routes import approvals as approval_routes
 from gateway.routes import audit as audit_routes
+from gateway.routes import tools as tool_routes
 from gateway.state import GatewayState
 from gateway.upstream import UpstreamPool, load_upstreams
 
@@ -89,6 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
         audit = AuditWriter(
             engine, batch_max=settings.audit_batch_max, signer=signer, checkpoint_every=settings.audit_checkpoint_every
         )
+        pins = ToolPins(
+            engine, audit, trust_first_sight=settings.tool_pins_trust_first_sight, poll_s=settings.tool_pins_poll_s
+        )
+        pool.review_catalogs_with(pins.review)
         approvals = ApprovalStore(engine)
         identities = IdentityStore(engine)
         desk = ApprovalDesk(
@@ -104,6 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
         proxy = Proxy(
             policies=policies,
             pool=pool,
+            pins=pins,
+            identities=identities,
             audit=audit,
             desk=desk,
             limiter=limiter,
@@ -113,15 +121,17 @@ def create_app(settings: Settings) -> FastAPI:
         )
         manager = build_session_manager(build_mcp_server(proxy, _version()), settings)
         app.state.gateway = GatewayState(
-            settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk
+            settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk, pins
         )
         app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate)
         await audit.start()
+        await pins.reload()
         try:
             async with anyio.create_task_group() as tg, manager.run():
                 pool.start(tg)
                 desk.start(tg)
                 tg.start_soon(limiter.sweep, settings.ratelimit_sweep_s, name="ratelimit-sweep")
+                tg.start_soon(pins.reload_forever, name="tool-pins-reload")
                 if settings.policy_reload:
                     tg.start_soon(policies.watch, name="policy-watch")
                 if not await pool.wait_ready(settings.upstream_connect_timeout_s):
@@ -146,6 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(HostOriginGuard, hosts=allowed_host_names(settings), origins=settings.allowed_origins)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(tool_routes.router)
     app.include_router(approval_routes.router)
     app.include_router(audit_routes.router)
     install_console(app)

@@ -54,7 +54,9 @@ class BearerKeyMiddleware:
         if name is None:
             await _unauthorized(send, "invalid_key", "the API key is not valid or has been revoked")
             return
-        scope.setdefault("state", {})["identity"] = name
+        state = scope.setdefault("state", {})
+        state["identity"] = name
+        state["key_prefix"] = key_prefix(key)
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=name, scopes=[]))
         await self.app(scope, receive, send)
 
@@ -65,6 +67,17 @@ def bearer_key(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not key.strip():
         return None
     return key.strip()
+
+
+def key_prefix(key: str) -> str | None:
+    """The stored, non-secret prefix of a well-formed key (``wdn_<prefix>_...``): which key made a request."""
+    parts = key.split("_")
+    return parts[1] if len(parts) >= 3 and parts[0] == "wdn" else None
+
+
+def key_prefix_from_scope(scope: Scope) -> str | None:
+    prefix = (scope.get("state") or {}).get("key_prefix")
+    return prefix if isinstance(prefix, str) else None
 
 
 def identity_from_scope(scope: Scope) -> str | None:

@@ -130,6 +130,16 @@ class Settings(BaseSettings):
         description="Roles (from the policy files) whose holders may sign in to the console; agents hold none.",
     )
 
+    # tool pinning
+    tool_pins_trust_first_sight: bool = Field(
+        True,
+        description="Accept an upstream's tools unreviewed the first time that server is listed (trust on first "
+        "use); false: even those wait for `warden tools accept`.",
+    )
+    tool_pins_poll_s: float = Field(
+        2.0, gt=0, description="Seconds between reloads of accepted tool definitions (decisions made by the CLI)."
+    )
+
     # serving (`warden serve`), adapter promotion and the agent (`warden agent run`)
     vllm_python: Path | None = Field(
         None,

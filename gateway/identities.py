@@ -104,6 +104,17 @@ class IdentityStore:
             return None
         return row.public()
 
+    def is_active(self, name: str, key_prefix: str | None) -> bool:
+        """Whether ``name``'s key with ``key_prefix`` is still unrevoked (any active key of ``name`` if None).
+
+        Re-authenticates a call that waited (held for approval) after its key was checked.
+        """
+        query = select(ApiKey).where(ApiKey.name == name, col(ApiKey.revoked_at).is_(None))
+        if key_prefix is not None:
+            query = query.where(ApiKey.key_prefix == key_prefix)
+        with Session(self._engine) as session:
+            return session.exec(query).first() is not None
+
     def revoke(self, name: str) -> int:
         """Revoke every active key of ``name``; return how many were revoked."""
         validate_name(name)

@@ -12,6 +12,8 @@ caps are checked before this endpoint (gateway.edge).
 
 from __future__ import annotations
 
+import logging
+from contextvars import ContextVar
 from typing import Any
 
 import mcp_types as types
@@ -19,23 +21,34 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.types import Receive, Scope, Send
 
-from gateway.auth import identity_from_scope
+from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
-from gateway.types import ClientFeatures
+from gateway.types import Caller, ClientFeatures
+
+logger = logging.getLogger(__name__)
 
 REQUEST_REF_META_KEY = "warden/request_id"
 """`_meta` key an agent sets on tools/call to tie the call to the user request that caused it."""
 
 
+_REQUEST_IDENTITY: ContextVar[str | None] = ContextVar("warden_request_identity", default=None)
+"""The authenticated identity of the HTTP request being handled (for the SDK's schema lookup)."""
+
+
 def _identity(ctx: Any) -> str:
+    return _caller(ctx).name
+
+
+def _caller(ctx: Any) -> Caller:
     request = getattr(ctx, "request", None)
     name = identity_from_scope(request.scope) if request is not None else None
-    if name is None:  # the auth middleware guarantees it; refuse rather than guess
+    if request is None or name is None:  # the auth middleware guarantees it; refuse rather than guess
         raise MCPError(types.INVALID_REQUEST, "unauthenticated request")
-    return name
+    return Caller(name, key_prefix_from_scope(request.scope))
 
 
 def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFeatures:
@@ -58,14 +71,19 @@ def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFea
 
 def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=await proxy.list_tools(_identity(ctx)))
+        name = _identity(ctx)
+        try:
+            return types.ListToolsResult(tools=await proxy.list_tools(name))
+        except Exception:  # boundary: the agent gets a plain error, never the internal text (audit, database)
+            logger.exception("tools/list for %s failed", name)
+            raise MCPError(types.INTERNAL_ERROR, "the gateway could not list tools right now; try again") from None
 
     async def on_call_tool(
         ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         ref = (params.meta or {}).get(REQUEST_REF_META_KEY)
         return await proxy.call(
-            _identity(ctx),
+            _caller(ctx),
             params.name,
             params.arguments or {},
             request_ref=str(ref) if ref is not None else None,
@@ -78,7 +96,7 @@ def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
         instructions="Warden gateway: tools of several MCP servers, filtered and checked by policy.",
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
-        get_tool_input_schema=proxy.input_schema,
+        get_tool_input_schema=lambda name: proxy.input_schema(name, _REQUEST_IDENTITY.get()),
     )
 
 
@@ -94,5 +112,24 @@ def build_session_manager(server: Server[Any], settings: Settings) -> IdentitySe
     )
 
 
+class _MCPApp:
+    """The SDK's ASGI app, with the request's identity in a context variable while it runs.
+
+    The SDK checks `Mcp-Param-*` headers against a tool's schema before dispatch, asking
+    ``get_tool_input_schema(name)`` without the caller: the variable lets the proxy answer
+    only for tools that caller may see, so the check cannot reveal other tools.
+    """
+
+    def __init__(self, manager: IdentitySessionManager) -> None:
+        self.app = StreamableHTTPASGIApp(manager)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _REQUEST_IDENTITY.set(identity_from_scope(scope))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _REQUEST_IDENTITY.reset(token)
+
+
 def mcp_asgi(manager: IdentitySessionManager) -> SessionCapAnswer:
-    return SessionCapAnswer(StreamableHTTPASGIApp(manager), manager)
+    return SessionCapAnswer(_MCPApp(manager), manager)

@@ -1,8 +1,8 @@
 """SQLModel tables of the gateway database and their public schemas.
 
-Owns: the shape of every stored row (``identities``, ``audit_events``,
-``audit_checkpoints``, ``approvals``, ``adapters``, ``console_sessions``) and the schemas that may leave the process
-(``ApiKeyPublic``, ``ApprovalPublic``, ``AdapterPublic``). The Alembic
+Owns: the shape of every stored row (``identities``, ``audit_events``, ``audit_checkpoints``,
+``approvals``, ``adapters``, ``console_sessions``, ``tool_pins``) and the schemas that may leave the
+process (``ApiKeyPublic``, ``ApprovalPublic``, ``AdapterPublic``, ``ToolPinPublic``). The Alembic
 migrations under ``migrations/versions`` must create exactly these tables; a test
 compares them.
 
@@ -199,6 +199,8 @@ class Approval(SQLModel, table=True):
     """Set when approved: the granted approval covers calls until then."""
     consumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     """When the one run an exact approval allows was taken (state ``consumed``)."""
+    tool_hash: str | None = Field(default=None, sa_type=String(64))
+    """``definition_hash`` of the tool as the agent called it: the approval runs that definition only."""
 
     def public(self) -> ApprovalPublic:
         return ApprovalPublic(
@@ -233,6 +235,7 @@ class ApprovalPublic(SQLModel):
     decided_at: datetime | None = None
     valid_until: datetime | None = None
     consumed_at: datetime | None = None
+    tool_hash: str | None = None
 
 
 class AdapterPublic(SQLModel):
@@ -295,3 +298,60 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     """Absolute end of the session, however active it is."""
+
+
+ToolPinState = Literal["pending", "accepted", "rejected", "superseded"]
+
+
+class ToolPinPublic(SQLModel):
+    """A pinned tool definition as operators review it."""
+
+    id: int
+    server: str
+    tool: str
+    hash: str
+    definition: dict[str, Any]
+    state: str
+    kind: str
+    first_seen_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+
+class ToolPin(SQLModel, table=True):
+    """One definition of one upstream tool, as first seen, and whether agents may see it.
+
+    At most one definition per tool is ``accepted`` (a partial unique index enforces it);
+    agents see a tool only while its listed definition is the accepted one.
+    """
+
+    __tablename__ = "tool_pins"
+    __table_args__ = (
+        Index("uq_tool_pins_definition", "server", "tool", "hash", unique=True),
+        Index(
+            "uq_tool_pins_accepted",
+            "server",
+            "tool",
+            unique=True,
+            sqlite_where=text("state = 'accepted'"),
+            postgresql_where=text("state = 'accepted'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    server: str = Field(sa_type=String(128))
+    tool: str = Field(sa_type=String(256))
+    hash: str = Field(sa_type=String(64))
+    """``definition_hash``: sha256 of name, description, input/output schema and annotations."""
+    definition: str = Field(sa_type=Text)
+    """Canonical JSON of the definition the hash covers, for review."""
+    state: str = Field(default="pending", sa_type=String(16), index=True)
+    kind: str = Field(sa_type=String(16))
+    """How it was first seen: ``first`` (trusted at the server's first sight), ``new`` tool, ``changed`` definition."""
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, sa_type=String(64))
+
+    def public(self) -> ToolPinPublic:
+        assert self.id is not None
+        return ToolPinPublic(**self.model_dump(exclude={"definition"}), definition=json.loads(self.definition))

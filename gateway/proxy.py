@@ -1,8 +1,14 @@
 """The call pipeline: what happens to one `tools/call` between the MCP front and an upstream.
 
-Order, for every call: resolve the public name → decide (pure policy, then rate limits)
-→ validate arguments against the tool's inputSchema → commit the decision to the audit
-log → hold for approval, or forward → commit the outcome → answer.
+Order, for every call: resolve the public name to a catalog entry whose definition is
+accepted (``pins``) → decide (pure policy, then rate limits) → validate arguments against
+the tool's inputSchema → commit the decision to the audit log → hold for approval, or
+forward → commit the outcome → answer.
+
+A tool the identity cannot see (no such tool, definition not accepted, or not granted:
+``default-deny``) gets one and the same answer, ``answers.unknown_tool``; the audit log
+keeps which it was. Every text an agent gets comes from ``answers``, never from an
+exception.
 
 A call policy holds for approval (effect ``approve``) runs at once if an approved
 approval covers it (``ApprovalDesk.admit``: an exact one is consumed, so it runs once).
@@ -11,7 +17,16 @@ call) and waits up to ``approval_hold_s`` for the decision: approved → forward
 denied or expired → a tool error naming the approval and the reason, still undecided →
 "pending approval <id>". A client that takes URL elicitations (2026-07-28) is instead
 answered at once with an input-required result pointing at the approval; its retries
-then wait like any other.
+then wait like any other. A held call released by its approval is checked again before
+it is forwarded (``_recheck``): the caller's key must still be active, the CURRENT policy
+must not deny it, and the tool's listed definition must be the accepted one the approval
+was requested for (approvals bind ``definition_hash``); otherwise it is refused, audited
+as denied by ``revoked-key``, ``tool-pin`` or the denying rule.
+
+One call travels as one ``CallContext``, built once when the call arrives (identity,
+call, catalog entry, decision, redaction fields, start time, request ref), and every
+ending goes through ``_finish``: a call that was never committed gets one event (its
+decision with the final outcome), a committed one gets an outcome event.
 
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
@@ -28,21 +43,25 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
-from jsonschema import validators
-from jsonschema.exceptions import SchemaError
+from anyio import to_thread
 
+from gateway import answers
 from gateway.approvals.desk import ApprovalDesk
+from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
+from gateway.identities import IdentityStore
 from gateway.metrics import Metrics
 from gateway.models import Approval
+from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
 from gateway.risk import risk_label
-from gateway.types import AuditEvent, ClientFeatures, Decision, Identity, Outcome, ToolCall
-from gateway.upstream import Upstream, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
+from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +69,25 @@ APPROVAL_INPUT_KEY = "approval"
 """Key of the approval's URL elicitation in an input-required result (and of the client's answer)."""
 
 
-def tool_error(message: str) -> types.CallToolResult:
-    """An MCP tool error result: the agent (and its model) reads `message`."""
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+@dataclass(slots=True)
+class CallContext:
+    """One tools/call on its way through the pipeline; built once in ``Proxy.call``."""
+
+    call: ToolCall
+    entry: CatalogEntry
+    caller: Caller
+    identity: Identity
+    decision: Decision
+    redact_fields: frozenset[str]
+    started: float
+    client: ClientFeatures
+    event: AuditEvent
+    """The call's decision event; later events (held, outcome) are derived from it."""
+    committed: bool = False
+    """The decision event is in the audit log (so the ending is a separate outcome event)."""
+
+    def update(self, **changes: Any) -> None:
+        self.event = dataclasses.replace(self.event, **changes)
 
 
 class Proxy:
@@ -61,6 +96,8 @@ class Proxy:
         *,
         policies: PolicyStore,
         pool: UpstreamPool,
+        pins: ToolPins,
+        identities: IdentityStore,
         audit: AuditWriter,
         desk: ApprovalDesk,
         limiter: RateLimiter,
@@ -70,16 +107,15 @@ class Proxy:
     ) -> None:
         self.policies = policies
         self.pool = pool
+        self.pins = pins
+        self.identities = identities
         self.audit = audit
         self.desk = desk
         self.limiter = limiter
         self.metrics = metrics
         self.call_timeout_s = call_timeout_s
         self.approval_hold_s = approval_hold_s
-        self._validators: dict[tuple[str, int], Any] = {}
-
-    def identity(self, name: str) -> Identity:
-        return Identity(name=name, roles=self.policies.current.roles_of(name))
+        self.validators = ArgumentValidators(pool)
 
     # ---- tools/list -------------------------------------------------------------------------
 
@@ -90,7 +126,7 @@ class Proxy:
         visible = [
             entry.tool.model_copy(update={"name": entry.public_name})
             for entry in self.pool.catalog()
-            if policy.is_granted(identity, entry.public_name)
+            if self.pins.admits(entry) and policy.is_granted(identity, entry.public_name)
         ]
         await self.audit.record(
             AuditEvent(
@@ -105,33 +141,123 @@ class Proxy:
         )
         return visible
 
-    def input_schema(self, public_name: str) -> Mapping[str, Any] | None:
-        return self.pool.input_schema(public_name)
+    def input_schema(self, public_name: str, identity_name: str | None) -> Mapping[str, Any] | None:
+        """The inputSchema of a tool ``identity_name`` may see (for the SDK's header checks); else None."""
+        entry = self._visible(public_name, identity_name) if identity_name is not None else None
+        return entry.tool.input_schema if entry is not None else None
+
+    def _visible(self, public_name: str, identity_name: str) -> CatalogEntry | None:
+        entry = self.pool.entry(public_name)
+        if entry is None or not self.pins.admits(entry):
+            return None
+        policy = self.policies.current
+        return (
+            entry if policy.is_granted(Identity(identity_name, policy.roles_of(identity_name)), public_name) else None
+        )
 
     # ---- tools/call -------------------------------------------------------------------------
 
     async def call(
         self,
-        identity_name: str,
+        caller: Caller,
         public_name: str,
         arguments: Mapping[str, Any],
         request_ref: str | None = None,
         client: ClientFeatures = ClientFeatures(),
     ) -> types.CallToolResult | types.InputRequiredResult:
-        started = time.perf_counter()
-        resolved = self.pool.resolve(public_name)
-        if resolved is None or (resolved[0].tools and resolved[1] not in resolved[0].tools):
-            return tool_error(f"unknown tool: {public_name!r}. Call tools/list to see the tools you may call.")
-        upstream, tool = resolved
-        call = ToolCall(public_name, upstream.name, tool, dict(arguments), _new_id())
+        """One tools/call, answered in the agent's terms whatever happens inside."""
+        try:
+            return await self._call(caller, public_name, arguments, request_ref, client)
+        except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
+            logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
+            return self._fail_closed("internal", "the gateway could not complete the call")
 
+    async def _call(
+        self,
+        caller: Caller,
+        public_name: str,
+        arguments: Mapping[str, Any],
+        request_ref: str | None,
+        client: ClientFeatures,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        started = time.perf_counter()
+        entry = self.pool.entry(public_name)
+        if entry is None or not self.pins.admits(entry):
+            await self._record_unknown(
+                caller, public_name, arguments, request_ref=request_ref, started=started, entry=entry
+            )
+            return answers.unknown_tool(public_name)
+        ctx = self._context(caller, entry, arguments, request_ref=request_ref, client=client, started=started)
+        decision = ctx.decision
+        if decision.effect == "deny":
+            await self._finish(ctx, "denied")
+            return answers.denied(public_name, decision)
+        problem = self.validators.problem(entry, ctx.call.arguments)
+        if problem is not None:
+            await self._finish(ctx, "invalid_arguments", error=problem)
+            return answers.tool_error(f"invalid arguments for {public_name}: {problem}")
+        if decision.effect == "approve":
+            return await self._approval(ctx)
+        if not await self._commit(ctx):
+            return self._fail_closed("audit", "the audit log could not record the decision")
+        return await self._forward(ctx)
+
+    async def _record_unknown(
+        self,
+        caller: Caller,
+        public_name: str,
+        arguments: Mapping[str, Any],
+        *,
+        request_ref: str | None,
+        started: float,
+        entry: CatalogEntry | None,
+    ) -> None:
+        """Audit a call of a tool that does not exist, or whose definition is not accepted (pinning)."""
+        server, _, tool = public_name.partition(self.pool.separator)
+        rule, reason = ("tool-pin", "tool definition not accepted by an operator") if entry else ("unknown-tool", "")
+        self.metrics.decisions.labels("deny").inc()
+        self.metrics.outcomes.labels("denied").inc()
+        event = AuditEvent(
+            call_id=_new_id(),
+            phase="decision",
+            method="tools/call",
+            identity=caller.name,
+            server=server[:128],
+            tool=tool[:256],
+            arguments=dict(arguments),
+            effect="deny",
+            rule_ids=(rule,),
+            reason=reason or "no such tool",
+            outcome="denied",
+            request_ref=request_ref,
+            latency_total_ms=_ms(started),
+        )
+        try:
+            await self.audit.record(event, self.policies.current.redact_fields(public_name))
+        except Exception:  # boundary: the call is refused either way; counted and logged
+            logger.exception("audit: unknown-tool call %s could not be recorded", event.call_id)
+            self.metrics.fail_closed.labels("audit").inc()
+
+    def _context(
+        self,
+        caller: Caller,
+        entry: CatalogEntry,
+        arguments: Mapping[str, Any],
+        *,
+        request_ref: str | None,
+        client: ClientFeatures,
+        started: float,
+    ) -> CallContext:
+        """Decide the call and build the one context it travels with."""
+        call = ToolCall(
+            entry.public_name, entry.server, entry.tool.name, dict(arguments), _new_id(), entry.definition_hash
+        )
         policy_started = time.perf_counter()
-        decision, identity, redact_fields = self._decide(identity_name, call)
+        decision, identity, redact_fields = self._decide(caller.name, call)
         policy_ms = _ms(policy_started)
         self.metrics.policy_seconds.observe(policy_ms / 1000)
         self.metrics.decisions.labels(decision.effect).inc()
-
-        base = AuditEvent(
+        event = AuditEvent(
             call_id=call.call_id,
             phase="decision",
             method="tools/call",
@@ -145,62 +271,9 @@ class Proxy:
             reason=decision.reason,
             latency_policy_ms=policy_ms,
             request_ref=request_ref,
-            risk=risk_label(upstream.tools.get(tool)),
+            risk=risk_label(entry.tool),
         )
-
-        if decision.effect == "deny":
-            await self._record_final(base, "denied", started, redact_fields)
-            return tool_error(f"denied by policy (rule {', '.join(decision.rule_ids)}): {decision.reason}")
-
-        problem = self._validate(public_name, call.arguments)
-        if problem is not None:
-            await self._record_final(base, "invalid_arguments", started, redact_fields, error=problem)
-            return tool_error(f"invalid arguments for {public_name}: {problem}")
-
-        if decision.effect == "approve":
-            return await self._approval(base, upstream, call, identity, decision, started, redact_fields, client)
-
-        try:
-            await self.audit.record(base, redact_fields)
-        except Exception as exc:  # boundary: any audit failure denies the call
-            return self._fail_closed("audit", f"the audit log could not record the decision ({exc})")
-        return await self._forward(base, upstream, call, started, redact_fields)
-
-    async def _forward(
-        self, base: AuditEvent, upstream: Upstream, call: ToolCall, started: float, redact_fields: frozenset[str]
-    ) -> types.CallToolResult:
-        """Send a call whose decision is committed upstream; commit its outcome; answer."""
-        upstream_started = time.perf_counter()
-        outcome: Outcome
-        error = ""
-        try:
-            result = await upstream.call(call.tool, call.arguments, self.call_timeout_s)
-            outcome = "tool_error" if result.is_error else "ok"
-        except UpstreamTimeout as exc:
-            outcome, error = "timeout", str(exc)
-            result = tool_error(f"upstream timeout: {exc}")
-        except UpstreamUnavailable as exc:
-            outcome, error = "upstream_error", str(exc)
-            result = tool_error(f"upstream error: {exc}")
-        upstream_ms = _ms(upstream_started)
-        self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
-
-        outcome_event = _replace(
-            base,
-            phase="outcome",
-            outcome=outcome,
-            error=error,
-            latency_upstream_ms=upstream_ms,
-            latency_total_ms=_ms(started),
-        )
-        try:
-            await self.audit.record(outcome_event, redact_fields)
-        except Exception:  # boundary: the call already ran; its decision record exists. Count and log.
-            logger.exception("audit: outcome of call %s could not be recorded", call.call_id)
-            self.metrics.fail_closed.labels("audit_outcome").inc()
-        self.metrics.outcomes.labels(outcome).inc()
-        self.metrics.call_seconds.observe(_ms(started) / 1000)
-        return result
+        return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event)
 
     def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
         """Policy, then rate limits. Any exception here becomes a fail-closed deny."""
@@ -219,88 +292,114 @@ class Proxy:
             reason = f"policy could not be evaluated ({type(exc).__name__}); failing closed"
             return Decision("deny", ("fail-closed",), reason), Identity(identity_name), frozenset()
 
-    def _validate(self, public_name: str, arguments: Mapping[str, Any]) -> str | None:
-        schema = self.pool.input_schema(public_name)
-        if not schema:
-            return None
-        key = (public_name, id(schema))
-        validator = self._validators.get(key)
-        if validator is None:
-            cls = validators.validator_for(schema)
-            try:
-                cls.check_schema(schema)
-            except SchemaError:
-                logger.warning("tool %s has an invalid inputSchema; arguments are not validated", public_name)
-                return None
-            validator = self._validators[key] = cls(schema)
-        errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: list(e.path))
-        if not errors:
-            return None
-        parts = [f"{'/'.join(map(str, e.path)) or '(arguments)'}: {e.message}" for e in errors[:3]]
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        return "; ".join(parts) + more
+    async def _forward(self, ctx: CallContext) -> types.CallToolResult:
+        """Send a call whose decision is committed upstream; record its outcome; answer."""
+        call = ctx.call
+        upstream_started = time.perf_counter()
+        outcome: Outcome
+        error = ""
+        try:
+            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s)
+            outcome = "tool_error" if result.is_error else "ok"
+        except UpstreamTimeout as exc:
+            outcome, error = "timeout", str(exc)
+            result = answers.upstream_timeout(call.server, self.call_timeout_s)
+        except UpstreamUnavailable as exc:
+            outcome, error = "upstream_error", str(exc)
+            result = answers.upstream_error(call.server)
+        upstream_ms = _ms(upstream_started)
+        self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
+        await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms)
+        return result
 
-    async def _approval(
-        self,
-        base: AuditEvent,
-        upstream: Upstream,
-        call: ToolCall,
-        identity: Identity,
-        decision: Decision,
-        started: float,
-        redact_fields: frozenset[str],
-        client: ClientFeatures,
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    # ---- approvals --------------------------------------------------------------------------
+
+    async def _approval(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
         """A call policy holds for a person: run it on a granted approval, or hold it for one."""
         try:
-            granted = await self.desk.admit(identity.name, call, decision)
-            if granted is None:
-                redacted = redact(call.arguments, redact_fields)
-                approval, created = await self.desk.request(call, identity, decision, redacted)
+            granted = await self.desk.admit(ctx.identity.name, ctx.call, ctx.decision)
+            redacted = redact(ctx.call.arguments, ctx.redact_fields)
+            requested = None if granted else await self.desk.request(ctx.call, ctx.identity, ctx.decision, redacted)
         except Exception as exc:  # boundary: an approval store failure denies
-            logger.exception("approval store failed for call %s", call.call_id)
-            denied = _replace(base, effect="deny", rule_ids=("fail-closed",))
-            await self._record_final(denied, "denied", started, redact_fields, error=f"approval store: {exc}")
+            logger.exception("approval store failed for call %s", ctx.call.call_id)
+            ctx.update(effect="deny", rule_ids=("fail-closed",))
+            await self._finish(ctx, "denied", error=f"approval store: {exc}")
             return self._fail_closed("approvals", "the approval store could not be read or written")
         if granted is not None:
-            admitted = _replace(base, approval_id=granted.id, reason=f"{base.reason}; {_approved_by(granted)}")
-            try:
-                await self.audit.record(admitted, redact_fields)
-            except Exception as exc:  # boundary: any audit failure denies the call
-                return self._fail_closed("audit", f"the audit log could not record the decision ({exc})")
-            return await self._forward(admitted, upstream, call, started, redact_fields)
-
-        held = _replace(base, approval_id=approval.id)
-        try:
-            await self.audit.record(held, redact_fields)
-        except Exception:  # boundary: a hold that cannot be audited is refused
-            logger.exception("audit: held call %s could not be recorded", call.call_id)
+            return await self._run_granted(ctx, granted)
+        assert requested is not None
+        approval, created = requested
+        ctx.update(approval_id=approval.id)
+        if not await self._commit(ctx):
             return self._fail_closed("audit", "the audit log could not record the approval request")
         if created:
             self.desk.announce(approval)
-        if client.url_elicitation and client.resumes != approval.id:
-            await self._record_outcome(held, "approval_required", started, redact_fields, "approval link sent")
-            return self._elicit(approval, decision)
+        if ctx.client.url_elicitation and ctx.client.resumes != approval.id:
+            await self._finish(ctx, "approval_required", error="approval link sent")
+            return self._elicit(approval, ctx.decision)
+        return await self._hold(ctx, approval)
 
+    async def _run_granted(self, ctx: CallContext, granted: Approval) -> types.CallToolResult:
+        """Forward a call an earlier, granted approval covers."""
+        ctx.update(approval_id=granted.id, reason=f"{ctx.event.reason}; {_approved_by(granted)}")
+        if not await self._commit(ctx):
+            return self._fail_closed("audit", "the audit log could not record the decision")
+        return await self._forward(ctx)
+
+    async def _hold(self, ctx: CallContext, approval: Approval) -> types.CallToolResult | types.InputRequiredResult:
+        """Wait for the decision on a committed, held call; forward it if approved."""
         try:
             settled = await self.desk.hold(approval.id, self.approval_hold_s)
+            refusal = await self._recheck(ctx, settled) if settled.state == "approved" else None
+            if refusal is not None:
+                return await self._refuse(ctx, refusal)
             runs = settled.state == "approved" and await self.desk.use(settled)
-        except Exception as exc:  # boundary: the store failing while held denies
-            logger.exception("approval store failed while holding call %s", call.call_id)
-            await self._record_outcome(_replace(held, effect="deny"), "denied", started, redact_fields, str(exc))
+        except Exception as exc:  # boundary: the store (or the identity store) failing while held denies
+            logger.exception("approval store failed while holding call %s", ctx.call.call_id)
+            ctx.update(effect="deny")
+            await self._finish(ctx, "denied", error=str(exc))
             return self._fail_closed("approvals", "the approval store could not be read or written")
         if runs:
-            return await self._forward(
-                _replace(held, reason=f"{held.reason}; {_approved_by(settled)}"), upstream, call, started, redact_fields
-            )
+            ctx.update(reason=f"{ctx.event.reason}; {_approved_by(settled)}")
+            return await self._forward(ctx)
         if settled.state == "pending":
-            await self._record_outcome(held, "approval_required", started, redact_fields)
-            if client.url_elicitation:  # the person has the link; the client retries after a short pause
+            await self._finish(ctx, "approval_required")
+            if ctx.client.url_elicitation:  # the person has the link; the client retries after a short pause
                 return types.InputRequiredResult(request_state=approval.id)
-            return tool_error(_pending_message(settled, decision, self.desk.link(approval.id)))
-        message = _refusal_message(settled)
-        await self._record_outcome(_replace(held, effect="deny"), "denied", started, redact_fields, message)
-        return tool_error(message)
+            return answers.tool_error(answers.pending_message(settled, ctx.decision, self.desk.link(approval.id)))
+        message = answers.refusal_message(settled)
+        ctx.update(effect="deny")
+        await self._finish(ctx, "denied", error=message)
+        return answers.tool_error(message)
+
+    async def _recheck(self, ctx: CallContext, approval: Approval) -> tuple[tuple[str, ...], str] | None:
+        """Re-authenticate and re-decide a held call released by its approval: (rule ids, message) to refuse it.
+
+        The key must still be active, the CURRENT policy must not deny the call, and the tool's
+        listed definition must still be the accepted one the approval was requested for.
+        """
+        if not await to_thread.run_sync(self.identities.is_active, ctx.caller.name, ctx.caller.key_prefix):
+            return ("revoked-key",), answers.revoked_while_held(approval)
+        now = self.pool.entry(ctx.call.name)
+        if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
+            return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
+        try:
+            policy = self.policies.current
+            decision = decide(policy, ctx.call, Identity(ctx.identity.name, policy.roles_of(ctx.identity.name)))
+        except Exception:  # boundary: a policy that cannot be evaluated refuses the held call
+            logger.exception("policy re-evaluation failed for held call %s", ctx.call.call_id)
+            decision = Decision("deny", ("fail-closed",), "the policy could not be evaluated")
+        if decision.effect != "deny":
+            return None
+        return decision.rule_ids, answers.denied_on_release(decision, approval)
+
+    async def _refuse(self, ctx: CallContext, refusal: tuple[tuple[str, ...], str]) -> types.CallToolResult:
+        """End a held call its recheck refused: audited as denied by those rules, never forwarded."""
+        rules, message = refusal
+        reason = f"{ctx.event.reason}; refused on release: {', '.join(rules)}"
+        ctx.update(effect="deny", rule_ids=rules, reason=reason)
+        await self._finish(ctx, "denied", error=message)
+        return answers.tool_error(message)
 
     def _elicit(self, approval: Approval, decision: Decision) -> types.InputRequiredResult:
         """Point the person behind the client at the approval (URL-mode elicitation, 2026-07-28)."""
@@ -311,66 +410,43 @@ class Proxy:
             input_requests={APPROVAL_INPUT_KEY: types.ElicitRequest(params=params)}, request_state=approval.id
         )
 
-    async def _record_outcome(
-        self, event: AuditEvent, outcome: Outcome, started: float, redact_fields: frozenset[str], error: str = ""
-    ) -> None:
-        """The outcome of a held call that was not forwarded. The answer stands even if this fails."""
-        self.metrics.outcomes.labels(outcome).inc()
-        self.metrics.call_seconds.observe(_ms(started) / 1000)
-        final = _replace(event, phase="outcome", outcome=outcome, error=error, latency_total_ms=_ms(started))
+    # ---- the audit record -------------------------------------------------------------------
+
+    async def _commit(self, ctx: CallContext) -> bool:
+        """Commit the decision event before the call is held or forwarded; False: refuse the call."""
         try:
-            await self.audit.record(final, redact_fields)
-        except Exception:  # boundary: counted and logged; the call is refused either way
-            logger.exception("audit: outcome of held call %s could not be recorded", event.call_id)
-            self.metrics.fail_closed.labels("audit_outcome").inc()
+            await self.audit.record(ctx.event, ctx.redact_fields)
+        except Exception:  # boundary: any audit failure denies the call
+            logger.exception("audit: decision of call %s could not be recorded", ctx.call.call_id)
+            return False
+        ctx.committed = True
+        return True
 
-    async def _record_final(
-        self, event: AuditEvent, outcome: Outcome, started: float, redact_fields: frozenset[str], error: str = ""
-    ) -> bool:
-        """A call that is not forwarded gets one event: its decision with the final outcome.
+    async def _finish(self, ctx: CallContext, outcome: Outcome, *, error: str = "", **fields: Any) -> None:
+        """Record how the call ended: one event if its decision was never committed, else an outcome event.
 
-        Returns False when the audit log could not commit it (the caller then refuses the call).
+        The answer stands even if this fails: a call that ends here was either never forwarded
+        or has already run (its decision record exists); the failure is counted and logged.
         """
         self.metrics.outcomes.labels(outcome).inc()
-        self.metrics.call_seconds.observe(_ms(started) / 1000)
+        self.metrics.call_seconds.observe(_ms(ctx.started) / 1000)
+        phase: Phase = "outcome" if ctx.committed else "decision"
+        final = dataclasses.replace(
+            ctx.event, phase=phase, outcome=outcome, error=error, latency_total_ms=_ms(ctx.started), **fields
+        )
         try:
-            await self.audit.record(
-                _replace(event, outcome=outcome, error=error, latency_total_ms=_ms(started)), redact_fields
-            )
-        except Exception:  # boundary: counted and logged; the call is refused either way
-            logger.exception("audit: call %s (%s) could not be recorded", event.call_id, outcome)
-            self.metrics.fail_closed.labels("audit").inc()
-            return False
-        return True
+            await self.audit.record(final, ctx.redact_fields)
+        except Exception:  # boundary: counted and logged; see above
+            logger.exception("audit: call %s (%s) could not be recorded", ctx.call.call_id, outcome)
+            self.metrics.fail_closed.labels("audit_outcome" if ctx.committed else "audit").inc()
 
     def _fail_closed(self, reason: str, message: str) -> types.CallToolResult:
         self.metrics.fail_closed.labels(reason).inc()
-        return tool_error(f"call denied: {message}. The gateway fails closed.")
+        return answers.tool_error(answers.fail_closed(message))
 
 
 def _approved_by(approval: Approval) -> str:
     return f"approval {approval.id} approved by {approval.decided_by}: {approval.decided_reason}"
-
-
-def _pending_message(approval: Approval, decision: Decision, link: str) -> str:
-    rules = ", ".join(decision.rule_ids)
-    roles = ", ".join(decision.approver_roles)
-    return (
-        f"pending approval {approval.id}: rule {rules} ({decision.reason}) holds this call until a person "
-        f"with role {roles} decides ({link}). Call again with the same arguments once it is approved; "
-        "an approved call runs once."
-    )
-
-
-def _refusal_message(approval: Approval) -> str:
-    if approval.state == "denied":
-        return f"denied: approval {approval.id} was denied by {approval.decided_by}: {approval.decided_reason}"
-    if approval.state == "expired":
-        return f"denied: approval {approval.id} expired undecided at {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC"
-    return (
-        f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
-        "call again to ask for a new approval"
-    )
 
 
 def _new_id() -> str:
@@ -379,7 +455,3 @@ def _new_id() -> str:
 
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
-
-
-def _replace(event: AuditEvent, **changes: Any) -> AuditEvent:
-    return dataclasses.replace(event, **changes)

@@ -12,6 +12,7 @@ from gateway.audit.writer import AuditWriter
 from gateway.config import Settings
 from gateway.identities import IdentityStore
 from gateway.metrics import Metrics
+from gateway.pins import ToolPins
 from gateway.policy import PolicyStore
 from gateway.proxy import Proxy
 from gateway.upstream import UpstreamPool
@@ -29,3 +30,4 @@ class GatewayState:
     metrics: Metrics
     proxy: Proxy
     desk: ApprovalDesk
+    pins: ToolPins

@@ -42,6 +42,14 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who made a request: the identity and which of its keys (the key's stored prefix), read at the edge."""
+
+    name: str
+    key_prefix: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """One `tools/call`, after namespacing has been resolved.
 
@@ -54,6 +62,8 @@ class ToolCall:
     tool: str
     arguments: Mapping[str, Any]
     call_id: str
+    definition_hash: str = ""
+    """``definition_hash`` of the tool definition the call was made against (approvals bind it)."""
 
     @property
     def args_hash(self) -> str:

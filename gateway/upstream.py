@@ -5,6 +5,13 @@ upstream (a crashed stdio process or an unreachable URL is reconnected with capp
 exponential backoff), the aggregated catalog of namespaced tools, and forwarding a
 `tools/call` with a timeout.
 
+The catalog: each upstream's tools are listed on connect and again by every idle-time
+probe; each listed tool gets a ``definition_hash`` (sha256 over its name, title, description,
+input and output schema and annotations). ``Upstream.catalog_version`` changes only when
+a definition changes, so callers can cache per definition and drop what a refresh
+replaced. ``on_catalog`` (set by the pool) is awaited after every listing: tool pinning
+(``gateway/pins.py``) reviews the new definitions there.
+
 Never: forwards anything from the agent's HTTP request (headers, credentials) upstream.
 Headers for HTTP upstreams come only from the gateway's own environment, named in the
 upstreams file; stdio upstreams get the SDK's minimal default environment plus what the
@@ -14,12 +21,13 @@ file names.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +41,8 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.types import canonical_json
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +134,24 @@ class UpstreamStatus:
     restarts: int
 
 
+def definition_hash(tool: types.Tool) -> str:
+    """sha256 of what a tool tells a model: name, title, description, input/output schema, annotations."""
+    annotations = tool.annotations.model_dump(mode="json", exclude_none=True) if tool.annotations else None
+    definition = {
+        "name": tool.name,
+        "title": tool.title,
+        "description": tool.description,
+        "inputSchema": tool.input_schema,
+        "outputSchema": tool.output_schema,
+        "annotations": annotations,
+    }
+    return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+
+
+CatalogHook = Callable[["Upstream"], Awaitable[None]]
+"""Awaited after every listing of an upstream's tools (tool pinning reviews them)."""
+
+
 @dataclass
 class Upstream:
     """One supervised connection. `run()` keeps it alive until cancelled."""
@@ -136,6 +164,11 @@ class Upstream:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     state: UpstreamState = "connecting"
     tools: dict[str, types.Tool] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+    """Tool name -> ``definition_hash`` of the listed definition."""
+    catalog_version: int = 0
+    """Bumped whenever a listing changed any definition (added, removed or edited tools)."""
+    on_catalog: CatalogHook | None = None
     last_error: str = ""
     restarts: int = 0
     _client: Client | None = None
@@ -211,8 +244,8 @@ class Upstream:
                     await stack.enter_async_context(http)
                 client = await stack.enter_async_context(Client(target, mode="auto", cache=None))
                 listed = await _list_all_tools(client)
+                await self.refresh_catalog(listed)
                 scope.deadline = math.inf
-                self.tools = {tool.name: tool for tool in listed}
                 self._client = client
                 self.state = "ready"
                 self.last_error = ""
@@ -236,7 +269,20 @@ class Upstream:
             except Exception as exc:  # boundary: any probe failure means reconnect
                 self.last_error = f"health probe failed: {_describe(exc)}"
                 return
-            self.tools = {tool.name: tool for tool in listed}
+            await self.refresh_catalog(listed)
+
+    async def refresh_catalog(self, listed: list[types.Tool]) -> None:
+        """Take a fresh listing as the catalog; bump ``catalog_version`` if any definition changed."""
+        hashes = {tool.name: definition_hash(tool) for tool in listed}
+        if hashes != self.hashes:
+            self.catalog_version += 1
+        self.tools = {tool.name: tool for tool in listed}
+        self.hashes = hashes
+        if self.on_catalog is not None:
+            try:
+                await self.on_catalog(self)
+            except Exception:  # boundary: a failing review hides new definitions; it must not drop the upstream
+                logger.exception("upstream %s: reviewing the tool catalog failed", self.name)
 
     def mark_broken(self, reason: str) -> None:
         """Called when a call saw the connection fail: tear down and reconnect."""
@@ -297,6 +343,11 @@ class CatalogEntry:
     public_name: str
     upstream: Upstream
     tool: types.Tool
+    definition_hash: str
+
+    @property
+    def server(self) -> str:
+        return self.upstream.name
 
 
 class UpstreamPool:
@@ -333,6 +384,11 @@ class UpstreamPool:
             for spec in specs
         }
 
+    def review_catalogs_with(self, hook: CatalogHook) -> None:
+        """Await ``hook`` after every listing of every upstream (tool pinning)."""
+        for upstream in self.upstreams.values():
+            upstream.on_catalog = hook
+
     def start(self, tg: TaskGroup) -> None:
         for upstream in self.upstreams.values():
             tg.start_soon(upstream.run, name=f"upstream:{upstream.name}")
@@ -350,29 +406,30 @@ class UpstreamPool:
 
     def catalog(self) -> list[CatalogEntry]:
         """Every tool of every ready upstream, namespaced. Down upstreams contribute nothing."""
-        entries: list[CatalogEntry] = []
-        for upstream in self.upstreams.values():
-            if upstream.state != "ready":
-                continue
-            for tool in upstream.tools.values():
-                entries.append(CatalogEntry(self.public_name(upstream.name, tool.name), upstream, tool))
-        return entries
+        return [
+            self._entry(upstream, tool)
+            for upstream in self.upstreams.values()
+            if upstream.state == "ready"
+            for tool in upstream.tools.values()
+        ]
 
-    def resolve(self, public_name: str) -> tuple[Upstream, str] | None:
-        """Split a public name into (upstream, upstream tool name); None when no such server is declared."""
-        server, sep, tool = public_name.partition(self.separator)
+    def entry(self, public_name: str) -> CatalogEntry | None:
+        """The catalog entry of a public name, also while its upstream reconnects; None when unknown."""
+        server, sep, name = public_name.partition(self.separator)
         upstream = self.upstreams.get(server)
-        if not sep or upstream is None or not tool:
+        tool = upstream.tools.get(name) if sep and upstream is not None else None
+        if upstream is None or tool is None:
             return None
-        return upstream, tool
+        return self._entry(upstream, tool)
 
-    def input_schema(self, public_name: str) -> Mapping[str, Any] | None:
-        resolved = self.resolve(public_name)
-        if resolved is None:
-            return None
-        upstream, tool = resolved
-        known = upstream.tools.get(tool)
-        return known.input_schema if known is not None else None
+    @property
+    def catalog_version(self) -> tuple[int, ...]:
+        """Changes whenever any upstream's definitions change."""
+        return tuple(upstream.catalog_version for upstream in self.upstreams.values())
+
+    def _entry(self, upstream: Upstream, tool: types.Tool) -> CatalogEntry:
+        digest = upstream.hashes.get(tool.name) or definition_hash(tool)
+        return CatalogEntry(self.public_name(upstream.name, tool.name), upstream, tool, digest)
 
     def statuses(self) -> list[UpstreamStatus]:
         return [upstream.status() for upstream in self.upstreams.values()]

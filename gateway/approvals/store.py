@@ -7,7 +7,8 @@ Owns: the ``approvals`` table and every state transition of a row in it.
        └──expire (undecided past expires_at)──▶ expired
 
 An approval covers exactly one call: it keeps the public tool name, the upstream
-server and tool, ``args_hash`` of the REAL arguments (so an approved call can only be
+server and tool, ``tool_hash`` (the definition the agent called: a changed definition
+is never covered), ``args_hash`` of the REAL arguments (so an approved call can only be
 replayed with identical arguments) and, for display only, the arguments redacted.
 A rule may widen that (``scope: {match: tool, ttl_s}``): a granted ``tool`` approval
 covers the same identity calling the same tool with any arguments the same rules
@@ -133,6 +134,7 @@ class ApprovalStore:
             expires_at=now + timedelta(seconds=ttl_s),
             scope=scope.match if scope is not None else "exact",
             scope_ttl_s=scope.ttl_s if scope is not None else None,
+            tool_hash=call.definition_hash,
         )
         try:
             with Session(self._engine, expire_on_commit=False) as session:
@@ -171,6 +173,7 @@ class ApprovalStore:
                 Approval.state == "pending",
                 Approval.identity == identity,
                 Approval.tool_name == call.name,
+                Approval.tool_hash == call.definition_hash,
                 Approval.args_hash == call.args_hash,
                 col(Approval.expires_at) > now,
             )
@@ -193,6 +196,7 @@ class ApprovalStore:
                 Approval.state == "approved",
                 Approval.identity == identity,
                 Approval.tool_name == call.name,
+                Approval.tool_hash == call.definition_hash,
                 col(Approval.valid_until) > now,
                 or_(
                     (col(Approval.scope) == "exact") & (col(Approval.args_hash) == call.args_hash),

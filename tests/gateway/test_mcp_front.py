@@ -80,14 +80,32 @@ async def test_denied_call_names_rule_and_is_not_forwarded(gw: Gateway) -> None:
     assert (row["effect"], row["outcome"], json.loads(str(row["rule_ids"]))) == ("deny", "denied", ["deny-delete"])
 
 
-async def test_ungranted_tool_is_default_denied_not_unknown(gw: Gateway) -> None:
+async def test_an_ungranted_tool_answers_exactly_like_an_unknown_one(gw: Gateway) -> None:
+    """An identity cannot learn which tools exist outside its tools/list: same text, same shape."""
+    args = {"title": "t", "body": "b"}
     async with connect(gw, "reader-agent") as client:
-        denied = await client.call_tool("notes__add_note", {"title": "t", "body": "b"})
-        unknown = await client.call_tool("notes__no_such_tool", {})
-        no_server = await client.call_tool("nothing__here", {})
-    assert denied.is_error and "default-deny" in text_of(denied)
-    assert unknown.is_error and "unknown tool" in text_of(unknown)
-    assert no_server.is_error and "unknown tool" in text_of(no_server)
+        ungranted = await client.call_tool("notes__add_note", args)
+        denied_by_rule_elsewhere = await client.call_tool("notes__delete_note", {"id": 1})  # a deny rule exists
+        bad_args = await client.call_tool("notes__add_note", {"title": 5})  # schema checks must not run first
+        unknown = await client.call_tool("notes__no_such_tool", args)
+        no_server = await client.call_tool("nothing__here", args)
+
+    def shape(result: object, name: str) -> tuple[object, str]:
+        return getattr(result, "is_error", None), text_of(result).replace(name, "NAME")
+
+    answers = {
+        shape(ungranted, "notes__add_note"),
+        shape(denied_by_rule_elsewhere, "notes__delete_note"),
+        shape(bad_args, "notes__add_note"),
+        shape(unknown, "notes__no_such_tool"),
+        shape(no_server, "nothing__here"),
+    }
+    assert answers == {(True, "unknown tool: 'NAME'. Call tools/list to see the tools you may call.")}
+    assert "default-deny" not in text_of(ungranted) and "deny-delete" not in text_of(denied_by_rule_elsewhere)
+    row = audit_rows(gw, "identity = 'reader-agent' AND tool = 'add_note'")[-1]
+    assert (row["effect"], json.loads(str(row["rule_ids"]))) == ("deny", ["default-deny"])  # operators see why
+    unknown_row = audit_rows(gw, "identity = 'reader-agent' AND tool = 'no_such_tool'")[-1]
+    assert (unknown_row["outcome"], json.loads(str(unknown_row["rule_ids"]))) == ("denied", ["unknown-tool"])
 
 
 async def test_argument_condition_decides_per_call(gw: Gateway) -> None:

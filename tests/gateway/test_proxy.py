@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
 
 from gateway.db import create_db_engine
@@ -37,6 +38,11 @@ async def test_audit_failure_denies_the_call_and_counts_it(tmp_path: Path) -> No
                 conn.execute(text("DROP TABLE audit_events"))
             engine.dispose()
             result = await client.call_tool("notes__echo", {"text": "after"})
+            with pytest.raises(MCPError) as listing:
+                await client.list_tools()
         assert result.is_error and "audit log could not record" in text_of(result)
+        for answer in (text_of(result), str(listing.value)):  # the agent's terms, never the database's
+            assert not any(leak in answer.lower() for leak in ("audit_events", "sql", "table", "operationalerror"))
+        assert "could not list tools" in str(listing.value)
         assert len(notes.seen_headers()) == forwarded_before, "a call the audit log could not record was forwarded"
         assert fail_closed_count(gw.url, "audit") == 1

@@ -68,6 +68,7 @@ async def test_an_unusable_approval_store_denies_the_call(approvals_gateway: Sta
         engine.dispose()
         result = await call(gw, "writer-agent", "notes__add_note", {"title": "publish no-store", "body": "b"})
         assert result.is_error and "approval store" in text_of(result) and "fails closed" in text_of(result)
+        assert not any(leak in text_of(result).lower() for leak in ("approvals", "sql", "no such table", "error:"))
         denied = rows(gw, "SELECT * FROM audit_events WHERE method = 'tools/call' AND tool = 'add_note'")[-1]
         assert (denied["effect"], denied["outcome"], json.loads(denied["rule_ids"])) == (
             "deny",

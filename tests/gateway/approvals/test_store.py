@@ -122,3 +122,20 @@ def test_decider_must_hold_an_approver_role_and_not_be_the_requester(store: Appr
     assert own is not None and "own" in own
     missing = decider_problem(approval, "bob", frozenset({"auditor"}))
     assert missing is not None and "approver" in missing
+
+
+def test_an_approval_covers_only_the_tool_definition_it_was_requested_for(store: ApprovalStore) -> None:
+    def against(definition: str, arguments: dict[str, object], name: str = "notes__add_note") -> ToolCall:
+        server, _, tool = name.partition("__")
+        return ToolCall(name, server, tool, arguments, "c1", definition)
+
+    exact = store.create(against("a" * 64, {"title": "publish"}), WRITER, EXACT, {"title": "publish"}, ttl_s=60)
+    wide = store.create(against("a" * 64, {"text": "x"}, "notes__echo"), WRITER, TOOL_WIDE, {"text": "x"}, ttl_s=60)
+    assert (exact.tool_hash, wide.tool_hash) == ("a" * 64, "a" * 64)
+    assert store.find_pending(WRITER.name, against("b" * 64, {"title": "publish"}), utcnow()) is None
+    for approval in (exact, wide):
+        store.decide(approval.id, "approve", "alice", "ok", utcnow())
+    assert store.find_granted(WRITER.name, against("b" * 64, {"title": "publish"}), EXACT, utcnow()) == []
+    assert store.find_granted(WRITER.name, against("b" * 64, {"text": "y"}, "notes__echo"), TOOL_WIDE, utcnow()) == []
+    same = store.find_granted(WRITER.name, against("a" * 64, {"title": "publish"}), EXACT, utcnow())
+    assert [a.id for a in same] == [exact.id]

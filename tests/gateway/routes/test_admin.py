@@ -162,4 +162,9 @@ def test_the_vllm_runtime_endpoint_is_not_exposed_by_the_gateway(tmp_path: Path)
 
     paths = set(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'w.db'}")).openapi()["paths"])
     assert not any("lora" in p for p in paths)
-    assert sorted(p for p in paths if p.startswith("/admin")) == ["/admin/adapters", "/admin/adapters/{name}/promote"]
+    assert sorted(p for p in paths if p.startswith("/admin")) == [
+        "/admin/adapters",
+        "/admin/adapters/{name}/promote",
+        "/admin/tools/pending",  # tool pinning review (gateway/routes/tools.py), not vLLM
+        "/admin/tools/{pin_id}/{verdict}",
+    ]

@@ -1,0 +1,100 @@
+"""What agents are told when a call does not simply run: in their terms, never internal text.
+
+Owns: every text the call pipeline (``proxy.py``) answers an agent with instead of an
+upstream result. Texts name what happened and what the agent can do; the details behind
+them (exception text, database errors, upstream failures) go to the operator log and the
+audit log, never here. A tool the identity cannot see (unknown, not granted, or its
+definition not accepted) always gets the same ``unknown_tool`` answer, so an identity
+cannot learn which tools exist outside its tools/list.
+
+Must never: take an exception or its text as input.
+"""
+
+from __future__ import annotations
+
+import mcp_types as types
+
+from gateway.models import Approval
+from gateway.policy.engine import DEFAULT_DENY
+from gateway.types import Decision
+
+
+def tool_error(message: str) -> types.CallToolResult:
+    """An MCP tool error result: the agent (and its model) reads `message`."""
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def fail_closed(what: str) -> str:
+    return f"call denied: {what}. The gateway fails closed."
+
+
+def upstream_timeout(server: str, timeout_s: float) -> types.CallToolResult:
+    return tool_error(
+        f"upstream timeout: the {server!r} server did not answer within {timeout_s:g}s; "
+        "the call may still have run there."
+    )
+
+
+def upstream_error(server: str) -> types.CallToolResult:
+    return tool_error(
+        f"upstream error: the {server!r} server could not complete the call (it is unreachable or its connection "
+        "broke); try again later."
+    )
+
+
+def revoked_while_held(approval: Approval) -> str:
+    return (
+        f"denied: the API key this call was made with was revoked while it waited for approval {approval.id}; "
+        "the call did not run."
+    )
+
+
+def redefined_while_held(public_name: str, approval: Approval) -> str:
+    return (
+        f"denied: the definition of {public_name} changed while the call waited for approval {approval.id}; "
+        "the approval does not cover the new definition and the call did not run."
+    )
+
+
+def denied_on_release(decision: Decision, approval: Approval) -> str:
+    rules = ", ".join(decision.rule_ids)
+    why = "the tool is no longer granted to you" if decision.rule_ids == (DEFAULT_DENY,) else decision.reason
+    return (
+        f"denied by policy (rule {rules}): {why}. The policy changed while the call waited for approval "
+        f"{approval.id}; the call did not run."
+    )
+
+
+def unknown_tool(public_name: str) -> types.CallToolResult:
+    """The one answer for a tool the identity cannot see, whether it exists or not."""
+    return tool_error(f"unknown tool: {public_name!r}. Call tools/list to see the tools you may call.")
+
+
+def denied(public_name: str, decision: Decision) -> types.CallToolResult:
+    """A policy deny in the agent's terms. Default deny answers like an unknown tool (existence stays hidden)."""
+    if decision.rule_ids == (DEFAULT_DENY,):
+        return unknown_tool(public_name)
+    if decision.rule_ids == ("fail-closed",):
+        return tool_error(fail_closed("the policy could not be evaluated"))
+    return tool_error(f"denied by policy (rule {', '.join(decision.rule_ids)}): {decision.reason}")
+
+
+def pending_message(approval: Approval, decision: Decision, link: str) -> str:
+    rules = ", ".join(decision.rule_ids)
+    roles = ", ".join(decision.approver_roles)
+    return (
+        f"pending approval {approval.id}: rule {rules} ({decision.reason}) holds this call until a person "
+        f"with role {roles} decides ({link}). Call again with the same arguments once it is approved; "
+        "an approved call runs once."
+    )
+
+
+def refusal_message(approval: Approval) -> str:
+    if approval.state == "denied":
+        return f"denied: approval {approval.id} was denied by {approval.decided_by}: {approval.decided_reason}"
+    if approval.state == "expired":
+        return f"denied: approval {approval.id} expired undecided at {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    return (
+        f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
+        "call again to ask for a new approval"
+    )

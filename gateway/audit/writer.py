@@ -188,8 +188,6 @@ def _prepare(
     arguments = arguments_document(event.arguments, redact_fields, limit, notes)
     request_ref = None if event.request_ref is None else column("request_ref", redact_text(event.request_ref))
     reason, error = _texts(event, redact_fields, notes)
-    if notes:
-        error = fit(f"{error}\n[audit: {'; '.join(notes)}]".lstrip("\n"), TEXT_MAX_CHARS)
     fields: dict[str, Any] = {  # in HASHED_FIELDS order
         "seq": 0,
         "call_id": column("call_id", event.call_id),
@@ -214,6 +212,8 @@ def _prepare(
         "request_ref": request_ref,
         "version": int(event.version),
     }
+    if notes:  # every change made to store the event, for the auditor
+        fields["error"] = fit(f"{error}\n[audit: {'; '.join(notes)}]".lstrip("\n"), TEXT_MAX_CHARS)
     text = _ENCODE(fields)
     # Only a top-level key can read '"seq":' (a quote inside a JSON string is escaped).
     at = text.index(_SEQ_KEY) + len(_SEQ_KEY)
@@ -380,9 +380,9 @@ class AuditWriter:
             if queued.future.done():  # a caller may have been cancelled; its row is stored anyway
                 continue
             if isinstance(result, BaseException):
-                error = AuditError("the audit log could not commit this event (see the gateway log)")
-                error.__cause__ = result
-                queued.future.set_exception(error)
+                # No __cause__: a traceback of it would print the database's text (every row of the batch);
+                # the writer logged a redacted first line of it already.
+                queued.future.set_exception(AuditError("the audit log could not commit this event (see the gateway log)"))
             else:
                 queued.future.set_result(result)
 

@@ -135,7 +135,11 @@ def redact_text(text: str) -> str:
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (see the module docstring for the word list)."""
     words = [w.lower() for w in _KEY_WORD.findall(key)]
-    joined = [*words, *(a + b for a, b in pairwise(words)), *(a + b + c for a, b, c in zip(words, words[1:], words[2:]))]
+    joined = [
+        *words,
+        *(a + b for a, b in pairwise(words)),
+        *(a + b + c for a, b, c in zip(words, words[1:], words[2:], strict=False)),
+    ]
     return any(w.startswith(_SECRET_WORD_PREFIXES) or w in _SECRET_WORDS for w in joined)
 
 
@@ -160,9 +164,7 @@ def redact_secret_values(text: str, arguments: Mapping[str, Any], fields: frozen
 def _collect_secrets(value: Any, paths: list[tuple[str, ...]], found: set[str], secret: int) -> None:
     """Every string leaf of ``value`` that redaction would replace; ``secret`` > 0 under a replaced value."""
     if isinstance(value, str):
-        if secret:
-            found.add(value)
-        elif redact_text(value) != value:
+        if secret or redact_text(value) != value:
             found.add(value)
     elif isinstance(value, Mapping):
         for key, item in value.items():

@@ -40,8 +40,8 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, or_, select
 
-from gateway.models import Approval, utcnow
 from gateway.audit.storable import clean_text
+from gateway.models import Approval, utcnow
 from gateway.redact import redact, redact_text
 from gateway.types import Decision, Identity, ToolCall, canonical_json
 
@@ -214,7 +214,12 @@ class ApprovalStore:
         state = "approved" if verdict == "approve" else "denied"
         # An approver's reason is free text: a pasted token must not be stored (or served) in clear.
         stored_reason = clean_text(redact_text(reason))
-        values: dict[str, Any] = {"state": state, "decided_by": decider, "decided_reason": stored_reason, "decided_at": now}
+        values: dict[str, Any] = {
+            "state": state,
+            "decided_by": decider,
+            "decided_reason": stored_reason,
+            "decided_at": now,
+        }
         if verdict == "approve":
             usable_s = current.scope_ttl_s or (current.expires_at - current.created_at).total_seconds()
             values["valid_until"] = now + timedelta(seconds=usable_s)

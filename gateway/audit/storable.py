@@ -66,7 +66,7 @@ def fit(value: str, length: int) -> str:
 def storable_field(name: str, value: str, length: int | None, notes: list[str]) -> str:
     """One string column's value, cleaned and fitted to ``length`` (None: ``TEXT_MAX_CHARS``)."""
     cleaned = clean_text(value)
-    if cleaned is not value and cleaned != value:
+    if cleaned != value:
         notes.append(f"{name}: invalid characters replaced")
     limit = TEXT_MAX_CHARS if length is None else length
     fitted = fit(cleaned, limit)
@@ -84,6 +84,7 @@ def arguments_document(arguments: Mapping[str, Any], fields: frozenset[str], lim
     if text is None or _BAD_CHARS.search(text):  # NUL is escaped by JSON; surrogates are not
         changes: set[str] = set()
         cleaned = _clean_mapping(arguments, 0, changes)
+        cleaned = {TRUNCATED_KEY: cleaned} if isinstance(cleaned, str) else cleaned  # depth 0: never a str
         notes.extend(f"arguments: {change}" for change in sorted(changes))
         try:
             text = redact_json(cleaned, fields)

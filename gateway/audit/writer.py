@@ -13,13 +13,20 @@ each row (``seq`` = previous + 1) and chains it to its predecessor (``hash =
 sha256(prev_hash + canonical JSON of the row's fields, seq included)``, see
 ``audit/chain.py``), inserts the batch in ONE transaction (straight through the DBAPI,
 see ``_Inserter``) and commits. Only then are the callers' futures resolved with their
-``seq``. An event that cannot be serialized fails alone, in ``record()``. If the
-transaction fails, every caller of that batch gets ``AuditError`` (the gateway then
-denies the call: fail closed) and the chain head is reloaded from the database before
-the next batch, so a failed batch never leaves a gap in the chain.
+``seq``. ``record()`` first makes the event storable by itself (``audit/storable.py``:
+invalid characters, over-long identifiers, deep nesting, size caps), so what one caller
+sent cannot fail a batch. Should the database still refuse a transaction, the batch is
+split in halves and retried down to single events, so only the refused event's caller
+gets ``AuditError`` (the gateway then denies that call: fail closed); a failure of the
+database itself (``OperationalError``) fails the batch whole. The chain head is reloaded
+after any failure, so a failed batch never leaves a gap in the chain. ``AuditError``'s
+text never carries the database's (which names other rows); that goes, redacted and cut
+to its first line, to the operator log.
 
 With a signing key, every ``checkpoint_every``-th event also gets a signed checkpoint
-row (``checkpoints.py``), written in the same transaction as the event it covers.
+row (``checkpoints.py``), written in the same transaction as the event it covers; so does
+the newest event once ``checkpoint_interval_s`` passed (also when idle), the head at
+start (the empty log's genesis, seq 0, too) and the head at shutdown.
 
 The writer assigns ``seq`` itself rather than letting the database pick it, so the
 primary key keeps the chain linear: should a second writer (another process) have
@@ -382,7 +389,9 @@ class AuditWriter:
             if isinstance(result, BaseException):
                 # No __cause__: a traceback of it would print the database's text (every row of the batch);
                 # the writer logged a redacted first line of it already.
-                queued.future.set_exception(AuditError("the audit log could not commit this event (see the gateway log)"))
+                queued.future.set_exception(
+                    AuditError("the audit log could not commit this event (see the gateway log)")
+                )
             else:
                 queued.future.set_result(result)
 

@@ -371,18 +371,17 @@ def checkpoint_command(
 
     Kept outside the database, it lets a later verify detect a log truncated back past it.
     """
-    with _engine() as engine:
-        with engine.connect() as conn:
-            row = (
-                conn.execute(
-                    sql_text(
-                        "SELECT kind, seq, hash, prev_seq, ts, key_id, signature FROM audit_checkpoints "
-                        "WHERE kind = 'checkpoint' ORDER BY seq DESC LIMIT 1"
-                    )
+    with _engine() as engine, engine.connect() as conn:
+        row = (
+            conn.execute(
+                sql_text(
+                    "SELECT kind, seq, hash, prev_seq, ts, key_id, signature FROM audit_checkpoints "
+                    "WHERE kind = 'checkpoint' ORDER BY seq DESC LIMIT 1"
                 )
-                .mappings()
-                .first()
             )
+            .mappings()
+            .first()
+        )
     if row is None:
         raise _fail("no signed checkpoint in the audit log (the gateway signs them when audit_signing_key is set)")
     fields = {**row, "ts": stored_ts(row["ts"]).isoformat()}

@@ -173,7 +173,10 @@ def recompute_chain_after_editing(engine: Engine, seq: int) -> None:
             if row["seq"] >= seq:
                 row["prev_hash"], row["hash"] = prev, chain_hash(prev, row)
                 conn.execute(
-                    text("UPDATE audit_events SET reason = :reason, prev_hash = :prev_hash, hash = :hash WHERE seq = :seq"),
+                    text(
+                        "UPDATE audit_events SET reason = :reason, prev_hash = :prev_hash, hash = :hash "
+                        "WHERE seq = :seq"
+                    ),
                     row,
                 )
             prev = row["hash"]

@@ -57,10 +57,14 @@ def hidden_secret_events() -> list[tuple[Any, frozenset[str]]]:
         keys = {secret: "as a key"} if shape in SELF_EVIDENT else {}  # the rest need their context
         events.append((make_event(n, arguments={**keys, "x": {text: 1}}, request_ref=text), frozenset()))
     for n, key in enumerate(NORMALISED_KEYS, start=2000):
-        events.append((make_event(n, arguments={key: KEY_SECRET}, error=f"upstream: bad value {KEY_SECRET}"), frozenset()))
+        events.append(
+            (make_event(n, arguments={key: KEY_SECRET}, error=f"upstream: bad value {KEY_SECRET}"), frozenset())
+        )
     schema_error = f"ssn: ['{POLICY_SECRET}'] is not of type 'string'"
     for n, error in enumerate((schema_error, f'upstream echoed {{"ssn": "{POLICY_SECRET}"}}'), start=3000):
-        events.append((make_event(n, effect="deny", arguments={"ssn": [POLICY_SECRET]}, error=error), frozenset({"ssn"})))
+        events.append(
+            (make_event(n, effect="deny", arguments={"ssn": [POLICY_SECRET]}, error=error), frozenset({"ssn"}))
+        )
     return events
 
 

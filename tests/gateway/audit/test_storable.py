@@ -22,7 +22,15 @@ from gateway.audit.verify import verify
 from gateway.audit.writer import AuditError, AuditWriter, StorageLimits
 from gateway.models import AuditRecord
 from tests.gateway.audit.events import first_bad, make_event, write
-from tests.gateway.harness import Gateway, NotesUpstream, connect, fixture_policy_dir, run_gateway, text_of, upstreams_yaml
+from tests.gateway.harness import (
+    Gateway,
+    NotesUpstream,
+    connect,
+    fixture_policy_dir,
+    run_gateway,
+    text_of,
+    upstreams_yaml,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -148,7 +156,9 @@ def refuse_identity(engine: Engine, identity: str) -> None:
                 )
             )
             conn.execute(
-                text("CREATE TRIGGER refuse_one BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_one()")
+                text(
+                    "CREATE TRIGGER refuse_one BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+                )
             )
 
 
@@ -167,7 +177,9 @@ def gateway(tmp_path: Path, notes: NotesUpstream, database_url: str) -> Any:
         yield gw
 
 
-def raw_call(gw: Gateway, identity: str, name: str, arguments_json: str, request_id_json: str, n: int) -> httpx.Response:
+def raw_call(
+    gw: Gateway, identity: str, name: str, arguments_json: str, request_id_json: str, n: int
+) -> httpx.Response:
     """A tools/call as raw JSON text (2026-07-28): lone surrogates and NUL are valid JSON escapes."""
     meta = (
         '{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},'

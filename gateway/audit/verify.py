@@ -154,7 +154,8 @@ def verify(
             "(set audit_public_key or audit_signing_key)"
         )
     signed = [c for c in checkpoints if c.kind == "checkpoint"]
-    if not checkpoints and public_key is not None:  # a signed prune anchor alone is a legitimate state
+    unreadable = any(d.kind == "unreadable" for d in report.damage)  # reported already; no guessing
+    if not checkpoints and public_key is not None and not unreadable:  # a signed prune anchor alone is fine
         report.add(
             0,
             "missing",

@@ -267,3 +267,43 @@ async def test_fail_closed_denials_never_show_another_identitys_data(gateway: Ga
     for leak in ("writer-agent", "victim-", "add_note", "SQL", "INSERT", "parameters", "disk on fire", "audit_events"):
         assert leak not in seen_by_attacker, leak
     assert "disk on fire" in gateway.log() and "victim-private" not in gateway.log()  # details: operator log only
+
+
+async def test_denied_calls_with_large_arguments_keep_the_database_small(gateway: Gateway) -> None:
+    """Issue 12: 60 default-denied calls with a ~1 MB argument grew the database by 61 MiB."""
+    from tests.gateway.harness import rows
+
+    async with connect(gateway, "alice") as attacker:  # alice has no grants: default deny
+        for n in range(60):
+            result = await attacker.call_tool("time__get_current_time", {"timezone": f"{n}" + "x" * 900_000})
+            assert result.is_error and "denied" in text_of(result)
+    (stored_row,) = rows(
+        gateway,
+        "SELECT sum(length(arguments)) AS args, sum(length(error)) AS err, count(*) AS n FROM audit_events "
+        "WHERE identity = 'alice'",
+    )
+    assert stored_row["n"] == 60
+    assert stored_row["args"] < 60 * 1400, stored_row  # ~1 KiB preview + hash per call, not 54 MB
+    (one,) = rows(gateway, "SELECT arguments, args_hash FROM audit_events WHERE identity = 'alice' LIMIT 1")
+    document = json.loads(one["arguments"])[TRUNCATED_KEY]
+    assert document["bytes"] > 900_000 and len(one["args_hash"]) == 64
+
+
+async def test_redacted_values_echoed_by_a_schema_error_and_secrets_in_request_refs_are_not_stored(
+    gateway: Gateway,
+) -> None:
+    """notes__add_note's `secret` is redacted by policy; a list there fails schema validation, whose
+    message echoes the value. The request ref carries a bearer token and a provider key."""
+    from tests.gateway.harness import rows
+
+    secret, key = "policy-secret-4711", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz"
+    async with connect(gateway, "writer-agent") as client:
+        result = await client.call_tool("notes__add_note", {"title": "t", "body": "b", "secret": [secret]})
+    assert result.is_error and "invalid arguments" in text_of(result)
+    ref = json.dumps(f"Bearer abcdefghijklmnopqrstuvwxyz0123 {key}")
+    answer = raw_call(gateway, "writer-agent", "time__get_current_time", '{"timezone":"UTC"}', ref, 7)
+    assert answer.status_code == 200
+    dump = json.dumps(rows(gateway, "SELECT * FROM audit_events"), default=str)
+    assert "invalid_arguments" in dump and "UTC" in dump
+    for leak in (secret, key, "abcdefghijklmnopqrstuvwxyz0123"):
+        assert leak not in dump, leak

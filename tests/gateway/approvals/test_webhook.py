@@ -38,7 +38,7 @@ def test_a_delivered_body_carries_no_secret_whatever_the_payload_holds() -> None
     bodies: list[bytes] = []
 
     class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(204)
             self.end_headers()

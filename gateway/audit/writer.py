@@ -354,7 +354,7 @@ class AuditWriter:
             prepared = _prepare(event, redact_fields, self._inserter.store_ts, self._limits)
         except Exception as exc:  # a bug in making it storable: this event only
             logger.error("audit: event of call %r cannot be stored: %s", event.call_id, _detail(exc))
-            raise AuditError("the audit log could not store this event") from exc
+            raise AuditError("the audit log could not store this event") from None
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(prepared, future))
         self._wakeup.set()
@@ -389,9 +389,7 @@ class AuditWriter:
             if isinstance(result, BaseException):
                 # No __cause__: a traceback of it would print the database's text (every row of the batch);
                 # the writer logged a redacted first line of it already.
-                queued.future.set_exception(
-                    AuditError("the audit log could not commit this event (see the gateway log)")
-                )
+                queued.future.set_exception(AuditError("the audit log could not commit this event"))
             else:
                 queued.future.set_result(result)
 

@@ -23,7 +23,7 @@ from gateway.approvals.desk import ApprovalDesk
 from gateway.approvals.store import ApprovalStore
 from gateway.approvals.webhook import Webhook
 from gateway.audit.checkpoints import audit_keys
-from gateway.audit.writer import AuditWriter
+from gateway.audit.writer import AuditWriter, StorageLimits
 from gateway.auth import BearerKeyMiddleware
 from gateway.config import Settings
 from gateway.console import install as install_console
@@ -89,7 +89,12 @@ def create_app(settings: Settings) -> FastAPI:
         signing_key = settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None
         signer, _ = audit_keys(signing_key, settings.audit_public_key)
         audit = AuditWriter(
-            engine, batch_max=settings.audit_batch_max, signer=signer, checkpoint_every=settings.audit_checkpoint_every
+            engine,
+            batch_max=settings.audit_batch_max,
+            signer=signer,
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+            limits=StorageLimits(settings.audit_args_max_bytes, settings.audit_denied_args_preview_bytes),
         )
         pins = ToolPins(
             engine, audit, trust_first_sight=settings.tool_pins_trust_first_sight, poll_s=settings.tool_pins_poll_s

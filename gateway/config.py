@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     # audit writer
     audit_batch_max: int = Field(512, description="Most audit events written in one grouped commit.")
     audit_checkpoint_every: int = Field(1000, ge=1, description="Events between two signed audit checkpoints.")
+    audit_checkpoint_interval_s: float = Field(
+        60.0, gt=0, description="Seconds after which the audit writer signs a checkpoint of its newest event."
+    )
+    audit_args_max_bytes: int = Field(
+        65536, ge=256, description="Largest stored argument document; larger ones keep sha256 + this many bytes."
+    )
+    audit_denied_args_preview_bytes: int = Field(
+        1024, ge=0, description="Bytes of a denied call's (redacted) arguments stored beside their sha256."
+    )
     audit_signing_key: SecretStr | None = Field(
         None,
         description="Base64 Ed25519 seed signing audit checkpoints and prune anchors (`warden audit keygen`); "

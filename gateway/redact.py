@@ -2,7 +2,9 @@
 
 Owns: deciding what a secret looks like. ``redact()`` returns a redacted deep copy of
 tool arguments; ``redact_text()`` cleans one string (error messages, log lines);
-``redact_json()`` is ``redact()`` serialized, with a fast path for the audit writer.
+``redact_json()`` is ``redact()`` serialized, with a fast path for the audit writer;
+``redact_secret_values()`` removes from a text (an error echoing the arguments) every
+value ``redact()`` would replace in those arguments.
 
 Must never: mutate its input, drop keys (a redacted value is replaced, not removed,
 so the stored record keeps its shape), or raise on unexpected value types (they pass
@@ -13,11 +15,15 @@ Three layers, applied in this order by ``redact()``:
 1. Fields named by policy, as dotted paths (``"db.password"``). A list on the path is
    entered element by element; ``*`` matches any key. The whole value is replaced.
 2. Keys that look secret, whatever their value (case-insensitive, split into words on
-   ``_ - .`` and camelCase): words starting with ``password passwd passphrase secret
-   credential authorization``; the words ``pwd token apikey cookie jwt privatekey
-   accesskey``; the word pairs ``api key``, ``private key``, ``access key``,
-   ``secret key``, ``session id``. So ``access_token``, ``X-Api-Key`` and
-   ``dbPassword`` are redacted; ``max_tokens`` and ``author`` are not.
+   ``_ - .`` and camelCase, then also read with one or two neighbouring words joined, so
+   ``pass_word``, ``passWord`` and ``api-key`` read as ``password`` and ``apikey``): words
+   starting with ``password passwd passphrase passcode secret credential authorization``;
+   the words ``pwd token apikey cookie jwt bearer privatekey accesskey secretkey sessionid
+   signingkey sshkey encryptionkey masterkey``. So ``access_token``, ``X-Api-Key``,
+   ``signing_key`` and ``dbPassword`` are redacted; ``max_tokens`` and ``author`` are not.
+   A key that is itself secret-shaped (layer 3 finds a secret in it, e.g. an ``sk-ant-...``
+   used as a key) is replaced by ``[REDACTED]`` (``[REDACTED]#2`` ... when there are
+   several), and so is its value.
 3. Every string value anywhere (also inside lists and under harmless keys) is cleaned
    by ``redact_text()``, which replaces the secret part of these shapes:
 
@@ -53,11 +59,15 @@ from gateway.types import canonical_json
 
 REDACTED = "[REDACTED]"
 
-_SECRET_WORD_PREFIXES = ("password", "passwd", "passphrase", "secret", "credential", "authorization")
-_SECRET_WORDS = frozenset({"pwd", "token", "apikey", "cookie", "jwt", "privatekey", "accesskey"})
-_SECRET_WORD_PAIRS = frozenset(
-    {("api", "key"), ("private", "key"), ("access", "key"), ("secret", "key"), ("session", "id")}
+_SECRET_WORD_PREFIXES = ("password", "passwd", "passphrase", "passcode", "secret", "credential", "authorization")
+_SECRET_WORDS = frozenset(
+    {
+        *("pwd", "token", "apikey", "cookie", "jwt", "bearer", "privatekey", "accesskey", "secretkey"),
+        *("sessionid", "signingkey", "sshkey", "encryptionkey", "masterkey"),
+    }
 )
+SECRET_VALUE_MIN_CHARS = 4
+"""Shorter secret values are not searched for in error texts (they would shred ordinary words)."""
 
 _KEY_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
@@ -125,9 +135,48 @@ def redact_text(text: str) -> str:
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (see the module docstring for the word list)."""
     words = [w.lower() for w in _KEY_WORD.findall(key)]
-    if any(w.startswith(_SECRET_WORD_PREFIXES) or w in _SECRET_WORDS for w in words):
-        return True
-    return any(pair in _SECRET_WORD_PAIRS for pair in pairwise(words))
+    joined = [
+        *words,
+        *(a + b for a, b in pairwise(words)),
+        *(a + b + c for a, b, c in zip(words, words[1:], words[2:], strict=False)),
+    ]
+    return any(w.startswith(_SECRET_WORD_PREFIXES) or w in _SECRET_WORDS for w in joined)
+
+
+def redact_secret_values(text: str, arguments: Mapping[str, Any], fields: frozenset[str] = frozenset()) -> str:
+    """``text`` without any value that ``redact(arguments, fields)`` replaces (as written, as JSON
+    escapes it, or as Python's repr does): a validation or upstream error echoing a redacted
+    argument must not store it in clear. Values shorter than ``SECRET_VALUE_MIN_CHARS`` stay."""
+    if not text:
+        return text
+    found: set[str] = set()
+    try:
+        _collect_secrets(arguments, [tuple(f.split(".")) for f in fields if f], found, 0)
+    except RecursionError:  # absurdly deep arguments: the error text is dropped instead
+        return REDACTED
+    for value in sorted(found, key=len, reverse=True):
+        for form in {value, json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}:
+            if len(form) >= SECRET_VALUE_MIN_CHARS and form in text:
+                text = text.replace(form, REDACTED)
+    return text
+
+
+def _collect_secrets(value: Any, paths: list[tuple[str, ...]], found: set[str], secret: int) -> None:
+    """Every string leaf of ``value`` that redaction would replace; ``secret`` > 0 under a replaced value."""
+    if isinstance(value, str):
+        if secret or redact_text(value) != value:
+            found.add(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key)
+            matching = [p for p in paths if p[0] in ("*", name)]
+            replaced = any(len(p) == 1 for p in matching) or is_secret_key(name) or redact_text(name) != name
+            _collect_secrets(item, [p[1:] for p in matching if len(p) > 1], found, secret or int(replaced))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_secrets(item, paths, found, secret)
+    elif secret and isinstance(value, int | float) and not isinstance(value, bool):
+        found.add(str(value))
 
 
 def redact(arguments: Mapping[str, Any], fields: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -168,11 +217,18 @@ _PLAIN_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asc
 
 
 def _redact_mapping(value: Mapping[Any, Any], paths: list[tuple[str, ...]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[Any, Any] = {}
     for key, item in value.items():
         name = str(key)
         matching = [p for p in paths if p[0] in ("*", name)]
-        if any(len(p) == 1 for p in matching) or is_secret_key(name):
+        if redact_text(name) != name:  # the key itself is a secret: neither it nor its value is kept
+            key = REDACTED
+            n = 1
+            while key in out or key in value:
+                n += 1
+                key = f"{REDACTED}#{n}"
+            out[key] = REDACTED
+        elif any(len(p) == 1 for p in matching) or is_secret_key(name):
             out[key] = REDACTED
         else:
             out[key] = _redact_value(item, [p[1:] for p in matching])

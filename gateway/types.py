@@ -144,4 +144,5 @@ def canonical_json(value: Any) -> str:
 
 
 def args_hash(arguments: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(dict(arguments)).encode()).hexdigest()
+    """sha256 of the canonical JSON; never raises for valid JSON input (lone surrogates hash as themselves)."""
+    return hashlib.sha256(canonical_json(dict(arguments)).encode("utf-8", "surrogatepass")).hexdigest()

@@ -41,6 +41,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, or_, select
 
+from gateway.audit.storable import clean_text
 from gateway.models import Approval, utcnow
 from gateway.redact import redact, redact_text
 from gateway.types import Decision, Identity, ToolCall, canonical_json
@@ -215,7 +216,14 @@ class ApprovalStore:
         """
         current = self._require(approval_id)
         state = "approved" if verdict == "approve" else "denied"
-        values: dict[str, Any] = {"state": state, "decided_by": decider, "decided_reason": reason, "decided_at": now}
+        # An approver's reason is free text: a pasted token must not be stored (or served) in clear.
+        stored_reason = clean_text(redact_text(reason))
+        values: dict[str, Any] = {
+            "state": state,
+            "decided_by": decider,
+            "decided_reason": stored_reason,
+            "decided_at": now,
+        }
         if verdict == "approve":
             usable_s = current.scope_ttl_s or (current.expires_at - current.created_at).total_seconds()
             values["valid_until"] = now + timedelta(seconds=usable_s)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from gateway.redact import redact_json
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class Webhook:
 
     async def deliver(self, event: str, payload: dict[str, Any]) -> bool:
         """POST ``payload`` once; True on a 2xx answer. Never raises."""
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+        # The approval is stored redacted already; redact once more so no caller can send a secret out.
+        body = redact_json(payload).encode("utf-8", "replace")
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", EVENT_HEADER: event, TIMESTAMP_HEADER: timestamp}
         if self.secret:

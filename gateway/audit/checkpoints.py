@@ -10,7 +10,9 @@ Why: the hash chain alone shows edits made without recomputing hashes. Anyone ab
 write the database can also recompute every hash after an edit; they cannot forge a
 signature without the private key, so a rewrite is caught at the next checkpoint. What
 comes after the newest checkpoint is protected by the chain only: deleting or rewriting
-that tail (with recomputed hashes) cannot be detected. Copy checkpoints elsewhere to pin them.
+that tail (with recomputed hashes) cannot be detected. The writer signs one at start, every
+``audit_checkpoint_interval_s`` seconds and at shutdown too; ``warden audit checkpoint --out``
+exports the newest as an anchor to keep elsewhere (``verify --anchor``; see ``verify.py``).
 
 Keys: ``audit_signing_key`` is the base64 of a 32-byte Ed25519 seed (``warden audit
 keygen`` makes one); verifying needs only the public half (``audit_public_key``, or

@@ -17,9 +17,28 @@ What is detected, and how the event is named:
 - checkpoints (``checkpoint``): bad signature, unknown key, a deleted checkpoint (the
   next one names its predecessor); the ``anchor`` likewise.
 
-Limits (see ``checkpoints.py``): events after the newest checkpoint can be deleted or
-rewritten with recomputed hashes undetected; without a key, signatures are not checked
-and the report says so.
+- with a key configured (``audit_signing_key`` or ``audit_public_key``): **no checkpoint
+  at all** (``missing``). The writer signs one when it starts (also on an empty log: the
+  genesis checkpoint at seq 0), every ``audit_checkpoint_interval_s`` seconds, every
+  ``audit_checkpoint_every`` events and at shutdown, so a log without any was emptied or
+  had its checkpoints deleted: this catches an emptied log, "all checkpoints deleted and
+  an event edited with the chain recomputed" and "all but a few events deleted".
+- against an **anchor** the auditor kept outside the database (``warden audit checkpoint
+  --out FILE``, then ``verify --anchor FILE``, or ``--expect-seq N --expect-hash H``):
+  the log must still hold event N with hash H (or a signed prune anchor at N) and a
+  checkpoint at or after N. So truncation back past the anchor (events or checkpoints
+  deleted after it, the newest checkpoint deleted with the events after the previous
+  one, an emptied log) and a rewrite of event N are detected; a forged anchor file
+  fails its signature check.
+
+Not detectable: without an anchor, deleting the newest checkpoint together with every
+event after the previous checkpoint leaves a shorter log that is consistent in itself
+(the checkpoints before it still verify); nor can anything tell deleted or rewritten
+events after the newest checkpoint (or after the auditor's anchor) from events never
+written: that tail is protected by the chain alone until the next checkpoint (at most
+``audit_checkpoint_interval_s`` seconds while the gateway runs, and at its shutdown).
+Keep anchors often to shorten what can be lost. Without a key, signatures are not
+checked, no checkpoint is required, and the report says so.
 
 Must never: write anything, or raise on a damaged database: every failure to read or
 parse becomes ``unreadable`` damage in the report.
@@ -87,6 +106,16 @@ class VerifyReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Expected:
+    """What an auditor recorded earlier (an anchor): event ``seq`` had ``hash``; optionally the
+    signed checkpoint it came from (``kind``, ``prev_seq``, ``ts`` ISO, ``key_id``, ``signature``)."""
+
+    seq: int
+    hash: str
+    signed: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Checkpoint:
     kind: str
     seq: int
@@ -102,9 +131,14 @@ class _Seen:
 
 
 def verify(
-    engine: Engine, public_key: Ed25519PublicKey | None, upto: int | None = None, chunk: int = 5000
+    engine: Engine,
+    public_key: Ed25519PublicKey | None,
+    upto: int | None = None,
+    chunk: int = 5000,
+    expect: Expected | None = None,
 ) -> VerifyReport:
-    """Check the events (up to seq ``upto``), the checkpoints and the anchor. Never raises."""
+    """Check the events (up to seq ``upto``), the checkpoints, the prune anchor and, when given,
+    the auditor's anchor ``expect``. Never raises."""
     report = VerifyReport(signatures_checked=public_key is not None)
     checkpoints = _checkpoints(engine, public_key, upto, report)
     anchors = [c for c in checkpoints if c.kind == "anchor"]
@@ -119,11 +153,82 @@ def verify(
             f"no audit key configured: {len(checkpoints)} checkpoint signature(s) were not checked "
             "(set audit_public_key or audit_signing_key)"
         )
-    if not [c for c in checkpoints if c.kind == "checkpoint"]:
+    signed = [c for c in checkpoints if c.kind == "checkpoint"]
+    unreadable = any(d.kind == "unreadable" for d in report.damage)  # reported already; no guessing
+    if not checkpoints and public_key is not None and not unreadable:  # a signed prune anchor alone is fine
+        report.add(
+            0,
+            "missing",
+            "no signed checkpoint although an audit key is configured: the gateway signs one at start, "
+            "periodically and at shutdown, so they were deleted (or the log was emptied)",
+        )
+    elif not signed and anchor is None:
         report.notes.append(
             "no checkpoints: only edits that did not recompute hashes are detectable (set audit_signing_key)"
         )
+    elif signed and report.last_seq is not None and report.last_seq > signed[-1].seq:
+        report.notes.append(
+            f"events {signed[-1].seq + 1}..{report.last_seq} are after the newest checkpoint: protected by the "
+            "chain only (normal while the gateway runs; it signs them periodically and at shutdown)"
+        )
+    if expect is not None:
+        _check_expected(engine, public_key, expect, anchor, signed, report)
     return report
+
+
+def _check_expected(
+    engine: Engine,
+    public_key: Ed25519PublicKey | None,
+    expect: Expected,
+    anchor: _Checkpoint | None,
+    signed: list[_Checkpoint],
+    report: VerifyReport,
+) -> None:
+    """The log still reaches the auditor's anchor, with the hash recorded there."""
+    seq = expect.seq
+    if expect.signed is not None and public_key is not None and not _anchor_signature_ok(public_key, expect):
+        report.add(seq, "checkpoint", f"the anchor for seq {seq} has an invalid signature (forged or edited)")
+        return
+    if anchor is not None and seq <= anchor.seq:
+        if seq == anchor.seq and anchor.hash != expect.hash:
+            report.add(seq, "anchor", f"the prune anchor at seq {seq} records another hash than the kept anchor")
+        return
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": seq}).scalar()
+    except Exception as exc:  # boundary: a damaged database is reported, never raised
+        report.add(seq, "unreadable", f"cannot read event {seq}: {_short(exc)}")
+        return
+    end = report.last_seq if report.last_seq is not None else 0
+    if stored is None and not (seq == 0 and expect.hash == GENESIS_HASH):
+        report.add(
+            seq, "missing", f"event {seq} of the kept anchor is gone (the log ends at seq {end}): the log was truncated"
+        )
+    elif stored is not None and stored != expect.hash:
+        report.add(seq, "altered", f"event {seq} does not have the hash the kept anchor records (rewritten)")
+    if public_key is not None and not any(c.seq >= seq for c in signed):
+        newest = signed[-1].seq if signed else None
+        report.add(
+            seq, "checkpoint", f"no checkpoint at or after the kept anchor's seq {seq} (newest: {newest}): deleted"
+        )
+
+
+def _anchor_signature_ok(public_key: Ed25519PublicKey, expect: Expected) -> bool:
+    fields = expect.signed or {}
+    try:
+        when = stored_ts(fields["ts"])
+        return signature_valid(
+            public_key,
+            str(fields["kind"]),
+            expect.seq,
+            expect.hash,
+            int(fields["prev_seq"]),
+            when,
+            str(fields["key_id"]),
+            str(fields["signature"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _checkpoints(

@@ -13,13 +13,20 @@ each row (``seq`` = previous + 1) and chains it to its predecessor (``hash =
 sha256(prev_hash + canonical JSON of the row's fields, seq included)``, see
 ``audit/chain.py``), inserts the batch in ONE transaction (straight through the DBAPI,
 see ``_Inserter``) and commits. Only then are the callers' futures resolved with their
-``seq``. An event that cannot be serialized fails alone, in ``record()``. If the
-transaction fails, every caller of that batch gets ``AuditError`` (the gateway then
-denies the call: fail closed) and the chain head is reloaded from the database before
-the next batch, so a failed batch never leaves a gap in the chain.
+``seq``. ``record()`` first makes the event storable by itself (``audit/storable.py``:
+invalid characters, over-long identifiers, deep nesting, size caps), so what one caller
+sent cannot fail a batch. Should the database still refuse a transaction, the batch is
+split in halves and retried down to single events, so only the refused event's caller
+gets ``AuditError`` (the gateway then denies that call: fail closed); a failure of the
+database itself (``OperationalError``) fails the batch whole. The chain head is reloaded
+after any failure, so a failed batch never leaves a gap in the chain. ``AuditError``'s
+text never carries the database's (which names other rows); that goes, redacted and cut
+to its first line, to the operator log.
 
 With a signing key, every ``checkpoint_every``-th event also gets a signed checkpoint
-row (``checkpoints.py``), written in the same transaction as the event it covers.
+row (``checkpoints.py``), written in the same transaction as the event it covers; so does
+the newest event once ``checkpoint_interval_s`` passed (also when idle), the head at
+start (the empty log's genesis, seq 0, too) and the head at shutdown.
 
 The writer assigns ``seq`` itself rather than letting the database pick it, so the
 primary key keeps the chain linear: should a second writer (another process) have
@@ -39,6 +46,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,15 +58,18 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_encoder, chain_hash, hash_ts
 from gateway.audit.checkpoints import Signer, checkpoint_row
+from gateway.audit.storable import TEXT_MAX_CHARS, arguments_document, clean_text, fit, storable_field
 from gateway.models import AuditCheckpoint, AuditRecord
-from gateway.redact import redact_json, redact_text
+from gateway.redact import redact_secret_values, redact_text
 from gateway.types import AuditEvent
 
-__all__ = ["GENESIS_HASH", "AuditError", "AuditWriter", "ChainHead", "chain_hash"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["GENESIS_HASH", "AuditError", "AuditWriter", "ChainHead", "StorageLimits", "chain_hash"]
 
 _EVENTS: Table = AuditRecord.__table__  # type: ignore[attr-defined]
 _CHECKPOINTS: Table = AuditCheckpoint.__table__  # type: ignore[attr-defined]
@@ -65,10 +77,25 @@ _COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
 _TS = HASHED_FIELDS.index("ts")
 _SEQ_KEY = '"seq":'
 _ENCODE = canonical_encoder()
+_LENGTHS: dict[str, int | None] = {c.name: getattr(c.type, "length", None) for c in _EVENTS.c}
 
 
 class AuditError(Exception):
-    """An audit record could not be committed (or a prune refused). The gateway must deny the call."""
+    """An audit record could not be committed (or a prune refused). The gateway must deny the call.
+
+    Its text is safe to show to anyone: it never carries database exception text (which
+    names other rows: other identities' calls). The details go to the operator log.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class StorageLimits:
+    """How much of one event's arguments is stored (see ``audit/storable.py``)."""
+
+    args_max_bytes: int = 65536
+    """An argument document larger than this is stored as sha256 + a preview of this many bytes."""
+    denied_args_preview_bytes: int = 1024
+    """The same for denied calls: they keep at most this many bytes of their arguments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,35 +166,62 @@ def _sqlite_ts(ts: datetime) -> str:
     )  # fmt: skip
 
 
-def _prepare(event: AuditEvent, redact_fields: frozenset[str], store_ts: Callable[[Any], Any]) -> _Prepared:
-    """Redact and serialize ``event`` (its time defaults to now). CPU only; no chain state."""
+def _texts(event: AuditEvent, redact_fields: frozenset[str], notes: list[str]) -> tuple[str, str]:
+    """The reason and error as stored: redacted (also of the arguments' secret values), storable."""
+    reason = _redacted_reason(event.reason)
+    error = redact_text(event.error) if event.error else ""
+    if error or (reason and redact_fields):  # errors echo arguments: a redacted value must not survive there
+        error = redact_secret_values(error, event.arguments, redact_fields)
+        reason = redact_secret_values(reason, event.arguments, redact_fields)
+    return storable_field("reason", reason, None, notes), storable_field("error", error, None, notes)
+
+
+def _prepare(
+    event: AuditEvent, redact_fields: frozenset[str], store_ts: Callable[[Any], Any], limits: StorageLimits
+) -> _Prepared:
+    """Redact, make storable (``audit/storable.py``) and serialize ``event`` (its time defaults to now).
+
+    CPU only; no chain state. Never fails for what the caller sent: every change made to
+    store it is noted at the end of the stored ``error``.
+    """
     ts = event.ts or datetime.now(UTC)
     ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    notes: list[str] = []
+
+    def column(name: str, value: str | None) -> str | None:
+        return None if value is None else storable_field(name, value, _LENGTHS[name], notes)
+
+    limit = limits.denied_args_preview_bytes if event.effect == "deny" else limits.args_max_bytes
+    arguments = arguments_document(event.arguments, redact_fields, limit, notes)
+    request_ref = None if event.request_ref is None else column("request_ref", redact_text(event.request_ref))
+    reason, error = _texts(event, redact_fields, notes)
     fields: dict[str, Any] = {  # in HASHED_FIELDS order
         "seq": 0,
-        "call_id": event.call_id,
-        "phase": event.phase,
-        "method": event.method,
+        "call_id": column("call_id", event.call_id),
+        "phase": column("phase", event.phase),
+        "method": column("method", event.method),
         "ts": hash_ts(ts),
-        "identity": event.identity,
-        "server": event.server,
-        "tool": event.tool,
-        "arguments": redact_json(event.arguments, redact_fields),
-        "args_hash": event.args_hash,
-        "effect": event.effect,
-        "rule_ids": _rule_ids_json(tuple(event.rule_ids)),
-        "reason": _redacted_reason(event.reason),
-        "outcome": event.outcome,
-        "error": redact_text(event.error) if event.error else "",
-        "approval_id": event.approval_id,
+        "identity": column("identity", event.identity),
+        "server": column("server", event.server),
+        "tool": column("tool", event.tool),
+        "arguments": arguments,
+        "args_hash": column("args_hash", event.args_hash),
+        "effect": column("effect", event.effect),
+        "rule_ids": _rule_ids_json(tuple(clean_text(r) for r in event.rule_ids)),
+        "reason": reason,
+        "outcome": column("outcome", event.outcome),
+        "error": error,
+        "approval_id": column("approval_id", event.approval_id),
         # Floats as stored: an int latency would read back as 5.0 and change the hash.
         "latency_policy_ms": _float(event.latency_policy_ms),
         "latency_upstream_ms": _float(event.latency_upstream_ms),
         "latency_total_ms": _float(event.latency_total_ms),
-        "request_ref": event.request_ref,
+        "request_ref": request_ref,
         "version": int(event.version),
         "risk": event.risk,
     }
+    if notes:  # every change made to store the event, for the auditor
+        fields["error"] = fit(f"{error}\n[audit: {'; '.join(notes)}]".lstrip("\n"), TEXT_MAX_CHARS)
     text = _ENCODE(fields if event.version >= 2 or event.risk else {k: v for k, v in fields.items() if k != "risk"})
     # Only a top-level key can read '"seq":' (a quote inside a JSON string is escaped).
     at = text.index(_SEQ_KEY) + len(_SEQ_KEY)
@@ -230,16 +284,28 @@ class AuditWriter:
     """The single writer of ``audit_events``: ``await record(event)`` returns once it is durable."""
 
     def __init__(
-        self, engine: Engine, batch_max: int = 512, signer: Signer | None = None, checkpoint_every: int = 1000
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 512,
+        signer: Signer | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_s: float = 60.0,
+        limits: StorageLimits = StorageLimits(),
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
+        if checkpoint_interval_s <= 0:
+            raise ValueError("checkpoint_interval_s must be positive")
         self._engine = engine
         self._batch_max = batch_max
         self._signer = signer
         self._checkpoint_every = checkpoint_every
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._last_checkpoint = time.monotonic()  # writer thread only, once started
+        self._limits = limits
         self._inserter = _Inserter(engine)
         self._head: ChainHead | None = None  # touched only by the writer thread once started
         self._pending: deque[_Queued] = deque()
@@ -257,10 +323,13 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         try:
             self._head = await loop.run_in_executor(self._executor, self._load_head)
+            if self._signer is not None:  # the tail a previous run left unsigned, or the empty log's genesis
+                await loop.run_in_executor(self._executor, self._checkpoint_head, True)
         except Exception as exc:
             self._executor.shutdown(wait=False)
             self._executor = None
-            raise AuditError(f"cannot read the audit chain head: {redact_text(str(exc))}") from exc
+            logger.error("audit: cannot start the writer: %s", redact_text(str(exc)))
+            raise AuditError("cannot read the audit chain head (see the gateway log)") from exc
         self._wakeup = asyncio.Event()
         self._accepting, self._stopping = True, False
         self._task = asyncio.create_task(self._run(), name="warden-audit-writer")
@@ -273,6 +342,8 @@ class AuditWriter:
         self._wakeup.set()
         await self._task
         self._task = None
+        if self._executor is not None and self._signer is not None:  # sign the tail at shutdown
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint_head, False)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -282,9 +353,10 @@ class AuditWriter:
         if not self._accepting:
             raise AuditError("audit writer is not running")
         try:  # here, not on the writer thread: it runs beside the previous batch's commit
-            prepared = _prepare(event, redact_fields, self._inserter.store_ts)
-        except Exception as exc:  # e.g. arguments that cannot be serialized: this event only
-            raise AuditError(f"audit event cannot be stored: {redact_text(str(exc))}") from exc
+            prepared = _prepare(event, redact_fields, self._inserter.store_ts, self._limits)
+        except Exception as exc:  # a bug in making it storable: this event only
+            logger.error("audit: event of call %r cannot be stored: %s", event.call_id, _detail(exc))
+            raise AuditError("the audit log could not store this event") from None
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(prepared, future))
         self._wakeup.set()
@@ -292,12 +364,17 @@ class AuditWriter:
 
     async def _run(self) -> None:
         pending = self._pending
+        loop = asyncio.get_running_loop()
         while True:
             if not pending:
                 if self._stopping:
                     return
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._checkpoint_interval_s)
+                except TimeoutError:  # idle: sign the tail so it is not left unprotected
+                    if self._signer is not None:
+                        await loop.run_in_executor(self._executor, self._checkpoint_head, False)
                 continue
             batch = [pending.popleft() for _ in range(min(len(pending), self._batch_max))]
             await self._commit(batch)
@@ -305,25 +382,45 @@ class AuditWriter:
     async def _commit(self, batch: list[_Queued]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            seqs = await loop.run_in_executor(self._executor, self._write, batch)
-        except Exception as exc:
-            message = f"audit commit failed: {redact_text(str(exc))}"
-            for queued in batch:
-                if not queued.future.done():
-                    error = AuditError(message)
-                    error.__cause__ = exc
-                    queued.future.set_exception(error)
-            return
-        for queued, seq in zip(batch, seqs, strict=True):
-            if not queued.future.done():  # a caller may have been cancelled; its row is stored anyway
-                queued.future.set_result(seq)
+            results = await loop.run_in_executor(self._executor, self._write, batch)
+        except BaseException as exc:  # the writer thread itself failed (not one batch): fail them all
+            results = [exc] * len(batch)
+        for queued, result in zip(batch, results, strict=True):
+            if queued.future.done():  # a caller may have been cancelled; its row is stored anyway
+                continue
+            if isinstance(result, BaseException):
+                # No __cause__: a traceback of it would print the database's text (every row of the batch);
+                # the writer logged a redacted first line of it already.
+                queued.future.set_exception(AuditError("the audit log could not commit this event"))
+            else:
+                queued.future.set_result(result)
 
     def _load_head(self) -> ChainHead:
         with self._engine.connect() as conn:
             return chain_head(conn)
 
-    def _write(self, batch: list[_Queued]) -> range:
-        """Runs on the writer thread: redact, number, chain, insert and commit one batch."""
+    def _write(self, batch: list[_Queued]) -> list[int | BaseException]:
+        """Runs on the writer thread: number, chain, insert and commit one batch; per event, its seq
+        or why it failed.
+
+        A batch that fails is split in halves and each retried, down to single events, so one
+        event the database refuses fails alone and never another identity's. A failure of the
+        database itself (``OperationalError``: unreachable, locked) fails the batch without
+        splitting it.
+        """
+        try:
+            return list(self._insert_once_more(batch))
+        except OperationalError as exc:
+            logger.error("audit: commit of %d events failed: %s", len(batch), _detail(exc))
+            return [exc] * len(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                logger.error("audit: event of call %r refused by the database: %s", _call_id(batch[0]), _detail(exc))
+                return [exc]
+            half = len(batch) // 2
+            return self._write(batch[:half]) + self._write(batch[half:])
+
+    def _insert_once_more(self, batch: list[_Queued]) -> range:
         try:
             try:
                 return self._insert(batch)
@@ -346,9 +443,43 @@ class AuditWriter:
             if self._signer is not None and seq % self._checkpoint_every == 0:
                 checkpoints.append(checkpoint_row(self._signer, "checkpoint", seq, hash_, checkpoint_seq))
                 checkpoint_seq = seq
+        due = time.monotonic() - self._last_checkpoint >= self._checkpoint_interval_s
+        if self._signer is not None and due and checkpoint_seq != seq:  # time-based: the batch's last event
+            checkpoints.append(checkpoint_row(self._signer, "checkpoint", seq, prev, checkpoint_seq))
+            checkpoint_seq = seq
         with self._engine.begin() as conn:
             self._inserter.insert(conn, rows)
             if checkpoints:
                 conn.execute(insert(_CHECKPOINTS), checkpoints)
+        if checkpoints:
+            self._last_checkpoint = time.monotonic()
         self._head = ChainHead(seq, prev, checkpoint_seq)
         return range(head.seq + 1, seq + 1)
+
+    def _checkpoint_head(self, at_start: bool) -> None:
+        """Writer thread: sign the chain head when no checkpoint covers it yet (at start: also the
+        empty log, so an emptied log is told from a new one). Failures are logged, never raised."""
+        try:
+            head = self._head if self._head is not None else self._load_head()
+            with self._engine.begin() as conn:
+                has_any = conn.execute(select(func.count()).select_from(_CHECKPOINTS)).scalar_one() > 0
+                if head.seq == head.checkpoint_seq and (has_any or not at_start):
+                    return
+                assert self._signer is not None
+                row = checkpoint_row(self._signer, "checkpoint", head.seq, head.hash, head.checkpoint_seq)
+                conn.execute(insert(_CHECKPOINTS), [row])
+            self._head = ChainHead(head.seq, head.hash, head.seq)
+            self._last_checkpoint = time.monotonic()
+        except Exception as exc:  # boundary: a missing checkpoint is reported by verify, never fatal here
+            self._head = None
+            logger.error("audit: could not write a checkpoint: %s", _detail(exc))
+
+
+def _call_id(queued: _Queued) -> str:
+    return str(queued.prepared.values[0])
+
+
+def _detail(exc: BaseException) -> str:
+    """An exception for the operator log: its type and first line, redacted, without SQL parameters."""
+    first = str(exc).split("[SQL:", 1)[0].strip().splitlines()
+    return redact_text(f"{type(exc).__name__}: {first[0] if first else ''}")[:500]

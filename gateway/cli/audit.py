@@ -1,4 +1,4 @@
-"""`warden audit query|show|export|stats|verify|prune|keygen`: the audit log for auditors.
+"""`warden audit query|show|export|stats|verify|checkpoint|prune|keygen`: the audit log for auditors.
 
 Owns: the auditor's command line over ``audit.query`` (reads), ``audit.verify`` and
 ``audit.prune``. Reads the database URL and the audit keys from ``Settings``. The CLI
@@ -25,8 +25,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.audit.chain import stored_ts
 from gateway.audit.checkpoints import Signer, audit_keys, new_signing_key
 from gateway.audit.prune import prune
 from gateway.audit.query import (
@@ -41,7 +43,7 @@ from gateway.audit.query import (
     iter_events,
     query_events,
 )
-from gateway.audit.verify import VerifyReport, verify
+from gateway.audit.verify import Expected, VerifyReport, verify
 from gateway.audit.writer import AuditError
 from gateway.config import Settings
 from gateway.db import create_db_engine
@@ -278,19 +280,42 @@ def _print_counts(rows: list[CountRow], group_by: list[Dimension], fmt: str) -> 
         _console().print(table)
 
 
+def _expected(anchor: Path | None, seq: int | None, hash_: str | None) -> Expected | None:
+    """The auditor's anchor from ``--anchor FILE`` or ``--expect-seq/--expect-hash``; bad input exits 2."""
+    if anchor is not None:
+        if seq is not None or hash_ is not None:
+            raise _fail("--anchor and --expect-seq/--expect-hash exclude each other", 2)
+        try:
+            fields = json.loads(anchor.read_text(encoding="utf-8"))
+            return Expected(int(fields["seq"]), str(fields["hash"]), fields)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise _fail(f"--anchor: not an anchor file written by `warden audit checkpoint`: {exc}", 2) from None
+    if (seq is None) != (hash_ is None):
+        raise _fail("--expect-seq and --expect-hash go together", 2)
+    return None if seq is None or hash_ is None else Expected(seq, hash_)
+
+
 @app.command("verify")
 def verify_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text | json.")] = "text",
+    anchor: Annotated[
+        Path | None, typer.Option("--anchor", help="An anchor file kept from `warden audit checkpoint --out`.")
+    ] = None,
+    expect_seq: Annotated[int | None, typer.Option("--expect-seq", min=0, help="seq of a kept anchor.")] = None,
+    expect_hash: Annotated[str | None, typer.Option("--expect-hash", help="hash of the event at --expect-seq.")] = None,
 ) -> None:
     """Check the hash chain, the signed checkpoints and the prune anchor; name the first bad event.
 
-    Exit status 0 when the log verifies, 1 when it is damaged (or unreadable).
+    With an anchor kept outside the database (--anchor, or --expect-seq with --expect-hash) it
+    also proves the log was not truncated back past it. Exit status 0 when the log verifies,
+    1 when it is damaged (or unreadable).
     """
     settings = _settings()
     _signer, public = _audit_keys(settings)
+    expected = _expected(anchor, expect_seq, expect_hash)
     engine = create_db_engine(settings.database_url)
     try:
-        report = verify(engine, public)
+        report = verify(engine, public, expect=expected)
     finally:
         engine.dispose()
     if fmt == "json":
@@ -335,6 +360,32 @@ def _print_report(report: VerifyReport) -> None:
             console.print(f"  ... and {report.more_damage} more")
     for note in report.notes:
         console.print(f"note: {note}")
+
+
+@app.command("checkpoint")
+def checkpoint_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write the anchor to (keep it off this host).")],
+) -> None:
+    """Export the newest signed checkpoint as an anchor file, for `verify --anchor` later.
+
+    Kept outside the database, it lets a later verify detect a log truncated back past it.
+    """
+    with _engine() as engine, engine.connect() as conn:
+        row = (
+            conn.execute(
+                sql_text(
+                    "SELECT kind, seq, hash, prev_seq, ts, key_id, signature FROM audit_checkpoints "
+                    "WHERE kind = 'checkpoint' ORDER BY seq DESC LIMIT 1"
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise _fail("no signed checkpoint in the audit log (the gateway signs them when audit_signing_key is set)")
+    fields = {**row, "ts": stored_ts(row["ts"]).isoformat()}
+    out.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _console().print(f"anchor: seq {fields['seq']} hash {fields['hash']} written to {out}", highlight=False)
 
 
 @app.command("prune")

@@ -149,13 +149,18 @@ class Gateway:
 
 @contextlib.contextmanager
 def run_gateway(
-    tmp: Path, policy_dir: Path, upstreams: str, identities: list[str], **env_extra: str
+    tmp: Path,
+    policy_dir: Path,
+    upstreams: str,
+    identities: list[str],
+    database_url: str | None = None,
+    **env_extra: str,
 ) -> Iterator[Gateway]:
+    """A gateway process on ``database_url`` (default: a fresh SQLite file in ``tmp``)."""
     from gateway.db import create_db_engine, migrate
     from gateway.identities import IdentityStore
 
-    db = tmp / "warden.db"
-    database_url = f"sqlite:///{db}"
+    database_url = database_url or f"sqlite:///{tmp / 'warden.db'}"
     engine = create_db_engine(database_url)
     migrate(engine)
     store = IdentityStore(engine)

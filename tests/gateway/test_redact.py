@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.redact import REDACTED, is_secret_key, redact, redact_text
+from gateway.redact import REDACTED, is_secret_key, redact, redact_secret_values, redact_text
 
 # (shape, the secret itself, how it appears in text). Values are fake but shaped like real ones.
 SECRETS: list[tuple[str, str, str]] = [
@@ -141,3 +141,30 @@ def test_redaction_is_idempotent() -> None:
     text = " ".join(template.format(secret) for _, secret, template in SECRETS)
     once = redact_text(text)
     assert redact_text(once) == once
+
+
+@pytest.mark.parametrize(
+    "key", ["passWord", "pass_word", "PASS-WORD", "Pass.Word", "signing_key", "signingKey", "ssh_key", "SSHKey",
+            "api-key", "x_api_key", "passcode", "encryption_key", "bearer", "client_secret"],
+)  # fmt: skip
+def test_normalised_secret_key_names_are_redacted(key: str) -> None:
+    assert redact({key: "plain-value-1234"}) == {key: REDACTED}
+
+
+@pytest.mark.parametrize("key", ["max_tokens", "author", "passage", "keyboard", "monkey", "sort_key", "passport"])
+def test_ordinary_key_names_are_kept(key: str) -> None:
+    assert redact({key: "plain-value-1234"}) == {key: "plain-value-1234"}
+
+
+@pytest.mark.parametrize(("shape", "secret", "template"), [s for s in SECRETS if s[0] in SELF_EVIDENT])
+def test_a_secret_used_as_a_key_is_replaced_with_its_value(shape: str, secret: str, template: str) -> None:
+    redacted = redact({secret: "v", "other": {secret: 1}, "keep": "x"})
+    assert secret not in json.dumps(redacted) and "v" not in redacted.values()
+    assert redacted["keep"] == "x" and len(redacted) == 3  # the shape is kept
+
+
+def test_values_redaction_replaces_are_removed_from_error_texts() -> None:
+    arguments = {"ssn": ["123-45-6789"], "passWord": "zq-plain-9f8e7d", "note": "hello world"}
+    error = "ssn/0: '123-45-6789' is not valid; upstream echoed \"zq-plain-9f8e7d\" and hello world"
+    cleaned = redact_secret_values(error, arguments, frozenset({"ssn"}))
+    assert "123-45-6789" not in cleaned and "zq-plain-9f8e7d" not in cleaned and "hello world" in cleaned

@@ -89,3 +89,21 @@ def test_database_failures_raise_approval_store_error(store: ApprovalStore, sqli
         store.get("apr_x")
     with pytest.raises(ApprovalStoreError):
         store.list_pending()
+
+
+def test_an_approvers_reason_is_stored_and_served_redacted(store: ApprovalStore, sqlite_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    call = make_call()
+    approval = store.create(call, IDENTITY, DECISION, redact(call.arguments), ttl_s=60)
+    reason = f"ok, used {SECRET} and Authorization: Bearer abcdefghijklmnop1234 to check\x00"
+    decided = store.decide(approval.id, "approve", "alice", reason, datetime.now(UTC))
+    fetched = store.get(approval.id)
+    assert fetched is not None
+    for served in (decided.decided_reason, fetched.decided_reason, fetched.public().model_dump_json()):
+        assert served is not None and SECRET not in served and "abcdefghijklmnop1234" not in served
+    assert decided.decided_reason is not None and decided.decided_reason.startswith("ok, used [REDACTED]")
+    raw = sqlite3.connect(sqlite_path)
+    dump = "\n".join(raw.iterdump())
+    raw.close()
+    assert SECRET not in dump and "abcdefghijklmnop1234" not in dump

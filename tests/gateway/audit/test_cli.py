@@ -1,4 +1,4 @@
-"""gateway/cli/audit.py: `warden audit query|show|export|stats|verify|prune|keygen` against a real
+"""gateway/cli/audit.py: `warden audit query|show|export|stats|verify|checkpoint|prune|keygen` against a real
 database written by the real writer. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from gateway.audit.chain import chain_hash
 from gateway.audit.checkpoints import Signer, new_signing_key
+from gateway.audit.verify import _chunk
 from tests.gateway.audit.events import make_event, write
 from warden.cli import app
 
@@ -150,3 +152,102 @@ def test_keygen_prints_a_usable_key_pair() -> None:
     values = dict(line.split("=", 1) for line in out.splitlines())
     signer = Signer.from_base64(values["WARDEN_AUDIT_SIGNING_KEY"])
     assert signer.key_id and values["WARDEN_AUDIT_PUBLIC_KEY"]
+
+
+# ---- truncation and rollback attacks (issue 12, item 3) -------------------------------------
+
+
+def sql(engine: Engine, statement: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+def recompute_chain_after_editing(engine: Engine, seq: int) -> None:
+    """An attacker with write access: edit event ``seq`` and recompute every later hash."""
+    rows = _chunk(engine, 0, None, 10_000)
+    prev = rows[0]["prev_hash"]
+    with engine.begin() as conn:
+        for row in rows:
+            if row["seq"] == seq:
+                row["reason"] = "nothing to see"
+            if row["seq"] >= seq:
+                row["prev_hash"], row["hash"] = prev, chain_hash(prev, row)
+                conn.execute(
+                    text(
+                        "UPDATE audit_events SET reason = :reason, prev_hash = :prev_hash, hash = :hash "
+                        "WHERE seq = :seq"
+                    ),
+                    row,
+                )
+            prev = row["hash"]
+
+
+async def test_verify_fails_when_every_checkpoint_is_deleted_and_an_event_edited_with_the_chain_recomputed(
+    log: Engine,
+) -> None:
+    sql(log, "DELETE FROM audit_checkpoints")
+    recompute_chain_after_editing(log, 12)
+    assert run("verify")[0] == 0  # without a key nothing shows: the chain is consistent
+    code, out, _ = run("verify", key=SEED)
+    assert code == 1 and "no signed checkpoint" in out
+    code, out, _ = run("verify", "--format", "json", key=SEED)
+    assert json.loads(out)["damage"][0]["kind"] == "missing"
+
+
+async def test_verify_fails_when_all_checkpoints_and_all_but_two_events_are_deleted(log: Engine) -> None:
+    sql(log, "DELETE FROM audit_checkpoints")
+    sql(log, "DELETE FROM audit_events WHERE seq > 2")
+    code, out, _ = run("verify", key=SEED)
+    assert code == 1 and "no signed checkpoint" in out
+
+
+async def test_verify_fails_on_an_emptied_log_with_a_key_and_against_a_kept_anchor(log: Engine, tmp_path: Path) -> None:
+    anchor = tmp_path / "anchor.json"
+    assert run("checkpoint", "--out", str(anchor))[0] == 0
+    sql(log, "DELETE FROM audit_checkpoints")
+    sql(log, "DELETE FROM audit_events")
+    code, out, _ = run("verify", key=SEED)
+    assert code == 1 and "no signed checkpoint" in out
+    code, out, _ = run("verify", "--anchor", str(anchor))  # even with no key configured
+    assert code == 1 and "event 40 of the kept anchor is gone" in out
+
+
+async def test_a_kept_anchor_detects_the_newest_checkpoint_deleted_with_the_events_after_the_previous_one(
+    log: Engine, tmp_path: Path
+) -> None:
+    anchor = tmp_path / "anchor.json"
+    code, out, _ = run("checkpoint", "--out", str(anchor))
+    kept = json.loads(anchor.read_text())
+    assert code == 0 and kept["seq"] == 40 and kept["signature"]
+    sql(log, "DELETE FROM audit_checkpoints WHERE seq > 35")
+    sql(log, "DELETE FROM audit_events WHERE seq > 35")
+    assert run("verify", key=SEED)[0] == 0  # the shorter log is consistent in itself (documented limit)
+    code, out, _ = run("verify", "--anchor", str(anchor), key=SEED)
+    assert code == 1 and "truncated" in out
+    code, out, _ = run("verify", "--expect-seq", "40", "--expect-hash", kept["hash"], key=SEED)
+    assert code == 1 and "truncated" in out
+
+
+async def test_a_kept_anchor_passes_on_an_untouched_log_and_a_forged_one_is_refused(
+    log: Engine, tmp_path: Path
+) -> None:
+    anchor = tmp_path / "anchor.json"
+    run("checkpoint", "--out", str(anchor))
+    assert run("verify", "--anchor", str(anchor), key=SEED)[0] == 0
+    forged = json.loads(anchor.read_text())
+    forged["seq"] = 41
+    anchor.write_text(json.dumps(forged))
+    code, out, _ = run("verify", "--anchor", str(anchor), key=SEED)
+    assert code == 1 and "invalid signature" in out
+    assert run("verify", "--expect-seq", "40", key=SEED)[0] == 2  # --expect-hash missing
+
+
+async def test_a_kept_anchor_detects_the_anchored_event_rewritten_with_recomputed_hashes(
+    log: Engine, tmp_path: Path
+) -> None:
+    anchor = tmp_path / "anchor.json"
+    run("checkpoint", "--out", str(anchor))
+    sql(log, "DELETE FROM audit_checkpoints")
+    recompute_chain_after_editing(log, 30)
+    code, out, _ = run("verify", "--anchor", str(anchor))
+    assert code == 1 and "does not have the hash the kept anchor records" in out

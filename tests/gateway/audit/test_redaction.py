@@ -16,7 +16,7 @@ from gateway.audit.writer import AuditError, AuditWriter
 from gateway.redact import REDACTED, redact, redact_json
 from gateway.types import canonical_json
 from tests.gateway.audit.events import allow_inserts, make_event, refuse_inserts
-from tests.gateway.test_redact import SECRETS
+from tests.gateway.test_redact import SECRETS, SELF_EVIDENT
 
 pytestmark = pytest.mark.anyio
 
@@ -40,12 +40,38 @@ def secret_events() -> list[tuple[Any, frozenset[str]]]:
             frozenset({"ssn", "rows.ssn"}),
         )
     )
+    return events + hidden_secret_events()
+
+
+KEY_SECRET = "zq-plain-9f8e7d6c"
+"""A value with no secret shape: only its key (or policy) says it is secret."""
+NORMALISED_KEYS = ("passWord", "pass_word", "PASS-WORD", "signing_key", "ssh_key", "sshKey", "api-key", "Pass.Code")
+
+
+def hidden_secret_events() -> list[tuple[Any, frozenset[str]]]:
+    """Secrets where issue 12 found them stored in clear: as keys, under normalised key names, in
+    request refs, and echoed by error texts (schema validation, upstream errors)."""
+    events: list[tuple[Any, frozenset[str]]] = []
+    for n, (shape, secret, template) in enumerate(SECRETS, start=1000):
+        text = template.format(secret)
+        keys = {secret: "as a key"} if shape in SELF_EVIDENT else {}  # the rest need their context
+        events.append((make_event(n, arguments={**keys, "x": {text: 1}}, request_ref=text), frozenset()))
+    for n, key in enumerate(NORMALISED_KEYS, start=2000):
+        events.append(
+            (make_event(n, arguments={key: KEY_SECRET}, error=f"upstream: bad value {KEY_SECRET}"), frozenset())
+        )
+    schema_error = f"ssn: ['{POLICY_SECRET}'] is not of type 'string'"
+    for n, error in enumerate((schema_error, f'upstream echoed {{"ssn": "{POLICY_SECRET}"}}'), start=3000):
+        events.append(
+            (make_event(n, effect="deny", arguments={"ssn": [POLICY_SECRET]}, error=error), frozenset({"ssn"}))
+        )
     return events
 
 
 def leaks(text: str) -> list[str]:
     found = [shape for shape, secret, _ in SECRETS if secret in text]
-    return found + (["policy field"] if POLICY_SECRET in text else [])
+    found += ["policy field"] if POLICY_SECRET in text else []
+    return found + (["secret-named key"] if KEY_SECRET in text else [])
 
 
 def dump_database(engine: Engine) -> str:

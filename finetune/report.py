@@ -20,7 +20,8 @@ __all__ = ["BfclCategory", "EvalReport", "HeldOut", "bar_chart", "markdown", "ro
 
 def write_eval(path: Path, report: EvalReport) -> None:
     """Write `report` to `path` atomically (a temp file, then rename): a reader sees the old or the new one."""
-    write_json(path, report.model_dump(mode="json"))
+    optional = {name for name in ("n_heldout_available", "vllm_dtype") if getattr(report, name) is None}
+    write_json(path, report.model_dump(mode="json", exclude=optional))  # absent, not null: the earlier shape
 
 
 def heldout(summary: dict[str, Any]) -> HeldOut:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli.policy_risk import print_risk, suggest_command
+from gateway.cli.suggest import print_risk, suggest_command
 from gateway.config import Settings
 from gateway.policy import Policy, PolicyError, Problem, check_against_catalog, explain, load_policy
 from gateway.policy.testing import case_files, run_tests

@@ -19,8 +19,9 @@ from typing import Annotated, Any
 
 import anyio
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.adapters.registry import AdapterRegistry, promotion_problem
 from gateway.deps import GatewayDep, require_role
@@ -127,6 +128,17 @@ class SuggestRequest(BaseModel):
     allow_widening: bool = Field(False, description="Write even where existing identities would be granted more.")
 
 
+async def suggest_body(request: Request, _admin: AdminDep) -> SuggestRequest:
+    """The body, read only once the caller is an authenticated admin (see routes/approvals.py)."""
+    try:
+        return SuggestRequest.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False, include_input=False)) from exc
+
+
+SuggestBodyDep = Annotated[SuggestRequest, Depends(suggest_body)]
+
+
 @router.get("/policy/suggest")
 async def review_suggestion(
     gateway: GatewayDep,
@@ -139,7 +151,7 @@ async def review_suggestion(
 
 
 @router.post("/policy/suggest")
-async def adopt_suggestion(request: SuggestRequest, gateway: GatewayDep, admin: AdminDep) -> dict[str, Any]:
+async def adopt_suggestion(request: SuggestBodyDep, gateway: GatewayDep, admin: AdminDep) -> dict[str, Any]:
     """Review the suggestion and, with ``write``, write it (refused: 409, nothing written). Audited."""
     review = await _propose(gateway, request.name, request.role_prefix)
     if not request.write:

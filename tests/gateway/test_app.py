@@ -15,17 +15,19 @@ from fastapi.routing import APIRoute
 
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.routes import admin, approvals, audit, health
+from gateway.routes import admin, approvals, audit, health, tools
+from gateway.types import Caller
 from tests.gateway.approvals.harness import eventually
 
 
 def test_no_route_reads_a_body_before_its_dependencies() -> None:
-    routers = (admin.router, approvals.router, audit.router, health.router)
+    routers = (admin.router, approvals.router, audit.router, health.router, tools.router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     assert "/approvals/{approval_id}/approve" in {r.path for r in routes}
     assert [r.path for r in routes if r.body_field is not None] == []
 
 
+CALLER = Caller("caller")
 POLICY = """
 identities:
   caller: {grants: ["time__*"]}
@@ -52,9 +54,9 @@ async def test_the_lifespan_sweeps_idle_rate_limit_windows(database_url: str, tm
     async with app.router.lifespan_context(app):
         proxy = app.state.gateway.proxy
         for _ in range(2):
-            result = await proxy.call("caller", "time__get_current_time", {"timezone": "UTC"})
+            result = await proxy.call(CALLER, "time__get_current_time", {"timezone": "UTC"})
             assert not result.is_error
-        limited = await proxy.call("caller", "time__get_current_time", {"timezone": "UTC"})
+        limited = await proxy.call(CALLER, "time__get_current_time", {"timezone": "UTC"})
         assert limited.is_error  # the window is full: the limit holds while the sweep runs
         assert proxy.limiter.windows == 1
 
@@ -63,4 +65,4 @@ async def test_the_lifespan_sweeps_idle_rate_limit_windows(database_url: str, tm
 
         # The window empties 0.5 s after the last counted call; the next sweep (every 0.05 s) drops it.
         await eventually(swept, 10, "the sweep to drop the idle window")
-        assert not (await proxy.call("caller", "time__get_current_time", {"timezone": "UTC"})).is_error
+        assert not (await proxy.call(CALLER, "time__get_current_time", {"timezone": "UTC"})).is_error

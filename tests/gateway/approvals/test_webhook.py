@@ -61,6 +61,7 @@ def test_a_delivered_body_carries_no_secret_whatever_the_payload_holds() -> None
         )
     finally:
         server.shutdown()
+        server.server_close()
         thread.join()
     assert delivered and len(bodies) == 1
     body = bodies[0].decode()

@@ -276,7 +276,8 @@ async def test_denied_calls_with_large_arguments_keep_the_database_small(gateway
     async with connect(gateway, "alice") as attacker:  # alice has no grants: default deny
         for n in range(60):
             result = await attacker.call_tool("time__get_current_time", {"timezone": f"{n}" + "x" * 900_000})
-            assert result.is_error and "denied" in text_of(result)
+            # an ungranted tool answers like an unknown one (issue 12 item 9); the audit row says default-deny
+            assert result.is_error and "unknown tool" in text_of(result)
     (stored_row,) = rows(
         gateway,
         "SELECT sum(length(arguments)) AS args, sum(length(error)) AS err, count(*) AS n FROM audit_events "

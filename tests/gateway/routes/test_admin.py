@@ -165,6 +165,8 @@ def test_the_vllm_runtime_endpoint_is_not_exposed_by_the_gateway(tmp_path: Path)
     assert sorted(p for p in paths if p.startswith("/admin")) == [
         "/admin/adapters",
         "/admin/adapters/{name}/promote",
+        "/admin/policy/suggest",  # the starter policy from the live catalog (gateway.risk), not vLLM
+        "/admin/tools",  # tools with their risk classes (gateway.risk), not vLLM
         "/admin/tools/pending",  # tool pinning review (gateway/routes/tools.py), not vLLM
         "/admin/tools/{pin_id}/{verdict}",
     ]

@@ -1,4 +1,4 @@
-"""gateway/cli/policy_risk.py: `warden policy suggest` on the five real servers, and risk in `explain`.
+"""gateway/cli/suggest.py: `warden policy suggest` on the five real servers, and risk in `explain`.
 
 Through the real command line (typer's CliRunner); the suggestion's servers are launched from a
 real upstreams file, and what it writes is checked with `warden policy check` and `test`.

@@ -71,6 +71,10 @@ async def test_a_new_tool_waits_in_the_console_until_an_admin_accepts_it(
     assert await card.locator(".risk").first.text_content() == "writes"
     tool_row = page.locator("#tools tr[data-tool='notes__export_notes']")
     assert "no: waiting" in (await tool_row.text_content() or "")
+    deleting = page.locator("#tools tr[data-tool='notes__delete_note'] .risk").first
+    assert await deleting.text_content() == "destructive" and "verb 'delete'" in (
+        await deleting.get_attribute("title") or ""
+    )
     await shoot(page, "ops-tool-pending")
     await card.get_by_role("button", name="Accept").click()
     await page.wait_for_url("**/console/ops#tool-pins")
@@ -106,6 +110,8 @@ async def test_a_changed_definition_shows_what_changed_and_only_an_admin_decides
     }
     assert {"description", "inputSchema"} <= set(changed) and "id_rsa" in changed["description"]
     assert "cc" in changed["inputSchema"] and "name" not in changed
+    shift = await card.locator(".risk-change").text_content() or ""
+    assert "handles-secrets,writes -> writes" in shift and "lost handles-secrets" in shift  # its `secret` is gone
     await shoot(root, "ops-tool-changed")
     await root.goto(f"{gateway.url}/console/approvals/{approval_id}")
     assert "definition changed since the call was held" in (await root.text_content("#risk-changed") or "")
@@ -142,8 +148,10 @@ async def test_a_changed_definition_shows_what_changed_and_only_an_admin_decides
 
 def _pin(pin_id: int, definition: dict[str, Any], state: str = "pending") -> ToolPinPublic:
     now = datetime.now(UTC)
-    fields = {"server": "s", "tool": "t", "hash": f"h{pin_id}", "kind": "changed", "first_seen_at": now}
-    return ToolPinPublic(id=pin_id, definition=definition, state=state, **fields)
+    return ToolPinPublic.model_validate(
+        {"id": pin_id, "server": "s", "tool": "t", "hash": f"h{pin_id}", "kind": "changed", "first_seen_at": now}
+        | {"definition": definition, "state": state}
+    )
 
 
 def test_a_changed_definition_names_its_risk_class_change() -> None:

@@ -86,6 +86,12 @@ class PinStore:
             rows = session.exec(select(ToolPin).where(ToolPin.state == "accepted"))
             return {(row.server, row.tool): row.hash for row in rows}
 
+    def accepted_definitions(self) -> dict[tuple[str, str], ToolPinPublic]:
+        """(server, tool) -> its accepted definition, for comparing a changed one against it."""
+        with Session(self._engine) as session:
+            rows = session.exec(select(ToolPin).where(ToolPin.state == "accepted"))
+            return {(row.server, row.tool): row.public() for row in rows}
+
     def pending(self) -> builtins.list[ToolPinPublic]:
         with Session(self._engine) as session:
             rows = session.exec(select(ToolPin).where(ToolPin.state == "pending").order_by(col(ToolPin.id)))

@@ -5,7 +5,7 @@ static files and templates (package data: no Node build step), and the redirect 
 browser opening an approval link to the console. ``install(app)`` adds all of it.
 
 Pages are HTTP glue over the same library the JSON API uses (``approvals.desk``,
-``audit.query``, ``identities``, ``policy.explain``) and the same role checks
+``audit.query``, ``identities``, ``policy.explain``, ``pins``, ``risk.classify``) and the same role checks
 (``deps.role_problem``). They accept only the session cookie (``access.py``); every state
 change checks a CSRF token.
 
@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from gateway.console import approvals, audit, charts, ops, signin
+from gateway.console import approvals, audit, charts, ops, pins, signin
 from gateway.console.access import PREFIX, ConsoleError
 from gateway.console.front import ConsoleFront
 from gateway.console.render import error_page
@@ -34,7 +34,7 @@ def _router() -> APIRouter:
     async def home() -> RedirectResponse:
         return RedirectResponse(f"{PREFIX}/approvals", status_code=303)
 
-    for part in (signin, approvals, audit, ops, charts):
+    for part in (signin, approvals, audit, pins, ops, charts):
         router.include_router(part.router)
     return router
 

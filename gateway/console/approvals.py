@@ -2,7 +2,8 @@
 
     GET  /console/approvals              pending calls the person may see, live (polls /rows)
     GET  /console/approvals/rows         the inbox's rows alone (what the page polls)
-    GET  /console/approvals/{id}         one approval: who, tool, redacted arguments, rule, reason, time left
+    GET  /console/approvals/{id}         one approval: who, tool and its risk, redacted arguments, rule, reason,
+                                         time left
     POST /console/approvals/{id}/decide  csrf + verdict + reason -> ``desk.decide`` (exactly the API's checks)
 
 A person sees an approval when the desk's ``may_see`` says so (the requester, or a holder of one of
@@ -30,6 +31,7 @@ from gateway.approvals.store import (
 from gateway.audit.writer import AuditError
 from gateway.console.access import PREFIX, CheckedDep, ConsoleError, UserDep, WatcherDep
 from gateway.console.render import SECURITY_HEADERS, page
+from gateway.console.risk import held_call_risk
 from gateway.console.sessions import SignedIn
 from gateway.deps import GatewayDep
 from gateway.models import Approval, utcnow
@@ -51,6 +53,7 @@ def _view(approval: Approval, gateway: GatewayState, user: SignedIn) -> dict[str
         "may_decide": problem is None and approval.state == "pending" and left > 0,
         "why_not": problem,
         "seconds_left": left,
+        "risk": held_call_risk(gateway, approval),
     }
 
 

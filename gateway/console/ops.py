@@ -1,7 +1,9 @@
 """Operations pages for admins. HTTP glue: the pool reports health, ``IdentityStore`` mints and revokes
 keys, ``policy.explain`` explains.
 
-    GET  /console/ops?identity=&tool=&args=      upstreams, identities, the live policy, an explanation
+    GET  /console/ops?identity=&tool=&args=      upstreams, tool definitions waiting for acceptance
+                                                 (``pins.py``), every tool's risk, identities, the
+                                                 live policy, an explanation
     POST /console/ops/identities                 csrf + name -> a new key, shown on this response only
     POST /console/ops/identities/{name}/revoke   csrf -> every active key of ``name`` revoked
 
@@ -21,7 +23,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.console.access import PREFIX, AdminUser, CheckedDep
+from gateway.console.pins import pending_pins
 from gateway.console.render import SECURITY_HEADERS, page
+from gateway.console.risk import tool_table
 from gateway.console.sessions import SignedIn
 from gateway.deps import GatewayDep
 from gateway.policy import explain
@@ -61,6 +65,8 @@ async def _ops_page(
         status=status,
         roles=policy.roles_of(user.identity),
         upstreams=gateway.pool.statuses(),
+        pending_pins=await pending_pins(gateway),
+        tools=tool_table(gateway),
         keys=keys,
         policy=policy,
         **extra,

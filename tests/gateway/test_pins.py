@@ -221,6 +221,7 @@ def test_pin_store_keeps_one_accepted_definition_per_tool(engine: Engine) -> Non
     by_tool = {f.pin.tool: f.pin.id for f in found}
     assert store.decide(by_tool["echo"], "accept", "ops").state == "accepted"
     assert store.accepted() == {("notes", "echo"): "h2"}  # h1 superseded, never two accepted
+    assert [(p.hash, p.state) for p in store.accepted_definitions().values()] == [("h2", "accepted")]
     [reverted] = store.observe("notes", {"echo": ("h1", "{}")}, trust_first=True)
     assert (reverted.pin.hash, reverted.pin.state) == ("h1", "pending")  # flipping back is a change too
     assert store.decide(by_tool["export"], "reject", "ops").state == "rejected"

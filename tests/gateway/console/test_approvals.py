@@ -34,11 +34,17 @@ async def test_approver_opens_the_link_signs_in_and_approves_then_the_retry_runs
     shown = json.loads(await page.text_content("#arguments") or "")
     assert shown["title"] == "publish from the console" and shown["secret"] != "hunter2"  # redacted
     assert "hunter2" not in await page.content()
+    risk = page.locator("#risk .risk").first
+    assert await risk.text_content() == "handles-secrets,writes"  # the held call's tool, classified
+    assert "schema: parameter 'secret'" in (await risk.get_attribute("title") or "")  # its evidence, on hover
+    await page.click("#risk summary")
+    assert "-> writes" in (await page.text_content("#risk .evidence") or "")
     await shoot(page, "approval")
     await page.goto(f"{gateway.url}/console/approvals")
     row = page.locator(f"tr.approval[data-id='{approval_id}']")
     assert "notes__add_note" in (await row.text_content() or "")
     assert "approve-publish" in (await row.text_content() or "")
+    assert await row.locator(".risk-cell .risk").text_content() == "handles-secrets,writes"
     await shoot(page, "approvals-inbox")
     await row.get_by_role("link", name="Decide").click()
     await page.fill("#reason", "looks right to me")

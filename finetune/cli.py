@@ -161,12 +161,12 @@ def train_cmd(
         typer.echo("\n".join(help_lines()))
         return
     from finetune.precision import PrecisionError
-    from finetune.train import train
+    from finetune.train import TrainingError, train
 
     cfg = load(config, {"run_dir": run_dir, "max_steps": max_steps})
     try:
         metrics = train(cfg, resume=resume, started=started)
-    except PrecisionError as exc:
+    except (PrecisionError, TrainingError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps(metrics))
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from finetune import data, export, synth
 from finetune.config import TrainConfig, load
 from finetune.precision import Capability, PrecisionError, choose, probe
-from finetune.train import train
+from finetune.train import TrainingError, train
 from warden import cli
 
 pytestmark = pytest.mark.slow
@@ -156,3 +156,27 @@ def test_time_budget_bounds_the_run_and_its_eval_loss(base_dir: Path, tmp_path: 
     log = (Path(cfg.run_dir) / "train.log").read_text()
     assert f"stopping before step {metrics['steps'] + 1}" in log and "eval loss over" in log
     assert "precision fp32: auto: cpu AVX2-only CPU (injected) has no native bf16" in log
+
+
+def test_a_budget_no_step_fits_in_fails_and_saves_no_adapter(base_dir: Path, tmp_path: Path) -> None:
+    """A budget spent before the first step (here: 3 s of which setup takes most) is an error naming the
+    budget, never an untrained adapter that would pass for a trained one (a test harness once cached one)."""
+    train_ex, _ = data.build([], 0, 40, [], seed=0, eval_fraction=0.0, by_tool=False)
+    data.write_jsonl(tmp_path / "train.jsonl", train_ex[:36])
+    data.write_jsonl(tmp_path / "eval.jsonl", train_ex[36:])
+    cfg = TrainConfig(
+        base=str(base_dir),
+        train_file=str(tmp_path / "train.jsonl"),
+        eval_file=str(tmp_path / "eval.jsonl"),
+        run_dir=str(tmp_path / "run"),
+        max_len=384,
+        batch_size=4,
+        max_steps=10,
+        max_minutes=0.05,
+        eval_every=0,
+        save_every=0,
+        threads=1,
+    )
+    with pytest.raises(TrainingError, match=r"no training step fits the time budget .*max_minutes 0\.05"):
+        train(cfg, capability=NO_BF16)
+    assert not (Path(cfg.run_dir) / "adapter").exists()

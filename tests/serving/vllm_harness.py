@@ -161,8 +161,8 @@ def train_adapter(base: Path, tools: list[dict[str, Any]]) -> Path:
     train_set, eval_set = examples(tools, 60, seed=0), examples(tools, 4, seed=1)
     digest = hashlib.sha256(json.dumps([train_set, eval_set, TRAIN, str(base)], sort_keys=True).encode()).hexdigest()
     run = ADAPTER_CACHE / digest[:16]
-    adapter = run / "adapter"
-    if (adapter / "adapter_model.safetensors").is_file():
+    adapter, complete = run / "adapter", run / "complete"
+    if complete.is_file() and (adapter / "adapter_model.safetensors").is_file():
         return adapter
     from finetune.config import TrainConfig
     from finetune.data import write_jsonl
@@ -177,7 +177,9 @@ def train_adapter(base: Path, tools: list[dict[str, Any]]) -> Path:
         run_dir=str(run),
         **TRAIN,
     )
-    train(cfg)
+    metrics = train(cfg)
+    if metrics["steps"] >= cfg.max_steps:  # a run the time cap cut short is used once, never cached
+        complete.write_text(json.dumps(metrics["stop_reason"]))
     return adapter
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from gateway.auth import bearer_key
 from gateway.state import GatewayState
@@ -85,3 +87,17 @@ def require_role(role: str) -> Callable[..., Awaitable[str]]:
 
 AuditorDep = Annotated[str, Depends(require_role("auditor"))]
 """An identity with the ``auditor`` role: only auditors read the audit log."""
+
+
+Body = TypeVar("Body", bound=BaseModel)
+
+
+async def json_body(request: Request, model: type[Body]) -> Body:
+    """The request's JSON body as `model` (422 naming the fields, never echoing the input; an empty body is {}).
+
+    For dependencies that run after the key check: FastAPI reads a declared body parameter before any
+    dependency, so routes take bodies through a dependency that depends on authentication instead."""
+    try:
+        return model.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False, include_input=False)) from exc

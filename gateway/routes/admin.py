@@ -20,11 +20,10 @@ from typing import Annotated, Any
 import anyio
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.adapters.registry import AdapterRegistry, promotion_problem
-from gateway.deps import GatewayDep, require_role
+from gateway.deps import GatewayDep, json_body, require_role
 from gateway.models import AdapterPublic
 from gateway.risk.catalog import from_pool
 from gateway.risk.review import SUGGESTION_NAME, Review, propose, write
@@ -129,11 +128,8 @@ class SuggestRequest(BaseModel):
 
 
 async def suggest_body(request: Request, _admin: AdminDep) -> SuggestRequest:
-    """The body, read only once the caller is an authenticated admin (see routes/approvals.py)."""
-    try:
-        return SuggestRequest.model_validate_json(await request.body() or b"{}")
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False, include_context=False, include_input=False)) from exc
+    """The body, read only once the caller is an authenticated admin (see gateway.deps.json_body)."""
+    return await json_body(request, SuggestRequest)
 
 
 SuggestBodyDep = Annotated[SuggestRequest, Depends(suggest_body)]

@@ -23,12 +23,11 @@ from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from gateway.approvals.store import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
 from gateway.audit.writer import AuditError
-from gateway.deps import GatewayDep, bearer_identity
+from gateway.deps import GatewayDep, bearer_identity, json_body
 from gateway.models import Approval, ApprovalPublic, ApprovalState
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
@@ -48,10 +47,7 @@ class DecisionBody(BaseModel):
 
 async def decision_body(request: Request, _caller: CallerDep) -> DecisionBody:
     """The body, read only once the caller is authenticated (FastAPI reads declared bodies before any dependency)."""
-    try:
-        return DecisionBody.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False, include_context=False, include_input=False)) from exc
+    return await json_body(request, DecisionBody)
 
 
 BodyDep = Annotated[DecisionBody, Depends(decision_body)]

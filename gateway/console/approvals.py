@@ -22,19 +22,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from gateway.approvals.store import (
-    ApprovalConflict,
-    ApprovalForbidden,
-    ApprovalNotFound,
     ApprovalStoreError,
     decider_problem,
 )
-from gateway.audit.writer import AuditError
 from gateway.console.access import PREFIX, CheckedDep, ConsoleError, UserDep, WatcherDep
 from gateway.console.render import SECURITY_HEADERS, page
 from gateway.console.risk import held_call_risk
 from gateway.console.sessions import SignedIn
 from gateway.deps import GatewayDep
 from gateway.models import Approval, utcnow
+from gateway.routes.approvals import DECISION_REFUSALS, refusal
 from gateway.state import GatewayState
 
 router = APIRouter(prefix="/approvals")
@@ -116,14 +113,6 @@ async def decide(
         raise ConsoleError(422, "say why: a reason is required (it is kept and shown to the agent on a denial)")
     try:
         await gateway.desk.decide(approval_id, user.identity, verdict, reason)
-    except ApprovalNotFound as exc:
-        raise ConsoleError(404, str(exc)) from exc
-    except ApprovalForbidden as exc:
-        raise ConsoleError(403, str(exc)) from exc
-    except ApprovalConflict as exc:
-        raise ConsoleError(409, str(exc)) from exc
-    except ApprovalStoreError as exc:
-        raise ConsoleError(503, "the approval store is unavailable; nothing was decided") from exc
-    except AuditError as exc:
-        raise ConsoleError(503, "the audit log could not record the decision; nothing was decided") from exc
+    except DECISION_REFUSALS as exc:
+        raise ConsoleError(*refusal(exc)) from exc
     return RedirectResponse(f"{PREFIX}/approvals/{approval_id}", status_code=303, headers=SECURITY_HEADERS)

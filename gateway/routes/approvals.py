@@ -101,14 +101,23 @@ async def _decide(
 ) -> ApprovalPublic:
     try:
         decided = await gateway.desk.decide(approval_id, caller, verdict, body.reason)
-    except ApprovalNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except ApprovalForbidden as exc:
-        raise HTTPException(403, str(exc)) from exc
-    except ApprovalConflict as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except ApprovalStoreError as exc:
-        raise HTTPException(503, "approval store unavailable; nothing was decided") from exc
-    except AuditError as exc:
-        raise HTTPException(503, "the audit log could not record the decision; nothing was decided") from exc
+    except DECISION_REFUSALS as exc:
+        raise HTTPException(*refusal(exc)) from exc
     return decided.public()
+
+
+DECISION_REFUSALS = (ApprovalNotFound, ApprovalForbidden, ApprovalConflict, ApprovalStoreError, AuditError)
+"""What deciding an approval can refuse with; `refusal` says how each answers (API and console alike)."""
+
+
+def refusal(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and the text for a refused decision (internal errors say only what did not happen)."""
+    if isinstance(exc, ApprovalNotFound):
+        return 404, str(exc)
+    if isinstance(exc, ApprovalForbidden):
+        return 403, str(exc)
+    if isinstance(exc, ApprovalConflict):
+        return 409, str(exc)
+    if isinstance(exc, ApprovalStoreError):
+        return 503, "the approval store is unavailable; nothing was decided"
+    return 503, "the audit log could not record the decision; nothing was decided"

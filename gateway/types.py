@@ -25,6 +25,8 @@ Outcome = Literal[
     "denied",  # policy (or fail-closed) refused the call; never forwarded
     "approval_required",  # held for a human; never forwarded
     "invalid_arguments",  # arguments violate the tool's inputSchema; never forwarded
+    "cancelled",  # the client cancelled the call (or closed its stream) before it ended
+    "input_required",  # the upstream asked the client for input (2026-07-28); the client retries the call
 ]
 
 Phase = Literal["decision", "outcome"]

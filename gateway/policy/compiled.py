@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.policy.condition import Condition
 from gateway.policy.problems import Location
-from gateway.types import ApprovalScope, Effect, Identity
+from gateway.types import ApprovalScope, Effect, Identity, RequestKind
 
 _GLOB_META = frozenset("*?[")
 CACHE_MAX = 200_000
@@ -173,9 +173,11 @@ class Policy:
                 return grant
         return None
 
-    def is_granted(self, identity: Identity, public_tool_name: str) -> bool:
-        """Whether `tool` is granted at all (rules may still deny it); filters tools/list."""
-        return self.grant_for(identity, public_tool_name) is not None
+    def is_granted(self, identity: Identity, name: str, kind: RequestKind = "tool", *, server: str = "") -> bool:
+        """Whether `name` of `kind` is granted at all (rules may still deny it); filters the list answers."""
+        if kind != "tool":
+            return False
+        return self.grant_for(identity, name) is not None
 
     def rules_for_tool(self, tool: str) -> tuple[Rule, ...]:
         """Rules whose tool globs match `tool`, in file order."""
@@ -198,8 +200,10 @@ class Policy:
             )
         return found
 
-    def redact_fields(self, public_tool_name: str) -> frozenset[str]:
+    def redact_fields(self, public_tool_name: str, kind: RequestKind = "tool") -> frozenset[str]:
         """Dotted argument paths the audit writer must never store in clear for this tool."""
+        if kind != "tool":
+            return frozenset()
         key = ("redact_fields", public_tool_name)
         found = self.cache.get(key)
         if found is None:

@@ -70,6 +70,8 @@ class Explanation:
 
 def decide(policy: Policy, call: ToolCall, identity: Identity) -> Decision:
     """The policy's answer for `call` by `identity`. Pure: same inputs, same Decision."""
+    if call.kind != "tool":
+        return Decision("deny", (DEFAULT_DENY,), f"{call.kind} {call.name} is not granted to identity {identity.name}")
     key = (_PLAN, identity.name, identity.roles, call.name)
     plan: _Plan | None = policy.cache.get(key)
     if plan is None:

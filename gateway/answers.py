@@ -98,3 +98,35 @@ def refusal_message(approval: Approval) -> str:
         f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
         "call again to ask for a new approval"
     )
+
+
+def server_request_refused(method: str, server: str, decision: Decision) -> str:
+    """What an upstream is told when policy refuses its request to the client (sampling, elicitation, roots)."""
+    rules = ", ".join(decision.rule_ids)
+    return f"{method} from {server!r} refused by the gateway's policy (rule {rules}): {decision.reason}"
+
+
+def server_request_failed(method: str) -> str:
+    return f"{method} refused: the gateway could not record it (it fails closed)"
+
+
+def input_refused(public_name: str) -> types.CallToolResult:
+    """A 2026-07-28 call whose upstream asked for input policy refuses: the call ends here."""
+    return tool_error(
+        f"{public_name}: the upstream asked for input (sampling, elicitation or roots) that the gateway's policy "
+        "refuses; the call did not complete."
+    )
+
+
+def stale_input_state(public_name: str) -> types.CallToolResult:
+    return tool_error(
+        f"{public_name}: the requestState sent back does not belong to this identity and tool (or has expired); "
+        "call the tool again without it."
+    )
+
+
+def task_required(public_name: str) -> str:
+    return (
+        f"{public_name} requires task-augmented execution (execution.taskSupport: required), which the gateway "
+        "does not support; it cannot be called through the gateway."
+    )

@@ -30,7 +30,7 @@ from gateway.console import install as install_console
 from gateway.db import create_db_engine, migrate
 from gateway.edge import BodyCap, HostOriginGuard, allowed_host_names
 from gateway.identities import IdentityStore
-from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
+from gateway.mcp_front import LogLevels, build_mcp_server, build_session_manager, mcp_asgi
 from gateway.metrics import Metrics
 from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter
@@ -124,7 +124,9 @@ def create_app(settings: Settings) -> FastAPI:
             call_timeout_s=settings.upstream_call_timeout_s,
             approval_hold_s=settings.approval_hold_s,
         )
-        manager = build_session_manager(build_mcp_server(proxy, _version()), settings)
+        manager = build_session_manager(
+            build_mcp_server(proxy, _version(), LogLevels(settings.mcp_max_sessions)), settings
+        )
         app.state.gateway = GatewayState(
             settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk, pins
         )

@@ -8,25 +8,39 @@ Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK
 JSON-RPC / HTTP errors before they reach the proxy. Each identity holds at most
 ``mcp_sessions_per_identity`` 2025-protocol sessions (gateway.sessions); Host/Origin and body
 caps are checked before this endpoint (gateway.edge).
+
+Per call, a ``CallRelay`` (``gateway.relay``) links the upstream call to THIS request of
+THIS client (``_FrontLink``): progress under the client's token, log messages at the level
+it chose (2025: ``logging/setLevel``, kept per client session in ``LogLevels``; 2026-07-28:
+the ``_meta`` opt-in), server requests on its SSE response (2025) or in an input-required
+result (2026-07-28). Responses are JSON or SSE per request (``gateway.streaming``). A tool
+whose ``execution.taskSupport`` is ``required`` is refused with a JSON-RPC error (tasks are
+not supported); ``tasks/*`` methods are unknown methods (-32601).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
+from collections import OrderedDict
 from contextvars import ContextVar
 from typing import Any
 
 import mcp_types as types
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
+from gateway import answers
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
+from gateway.relay import STATE_PREFIX, CallRelay, from_client_responses
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
+from gateway.streaming import client_accepts_sse, mark_request, unmark
 from gateway.types import Caller, ClientFeatures
 
 logger = logging.getLogger(__name__)
@@ -66,10 +80,96 @@ def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFea
     answer = (params.input_responses or {}).get(APPROVAL_INPUT_KEY)
     if isinstance(answer, types.ElicitResult) and answer.action != "accept":
         takes_url = False
-    return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state)
+    state = params.request_state
+    resumes = state if state is not None and not state.startswith(STATE_PREFIX) else None
+    return ClientFeatures(url_elicitation=takes_url, resumes=resumes)
 
 
-def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
+class LogLevels:
+    """``logging/setLevel`` per 2025 client session, keyed by (identity, session id); oldest dropped past ``cap``."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._levels: OrderedDict[tuple[str, str], types.LoggingLevel] = OrderedDict()
+
+    def set(self, identity: str, session_id: str, level: types.LoggingLevel) -> None:
+        self._levels[(identity, session_id)] = level
+        self._levels.move_to_end((identity, session_id))
+        while len(self._levels) > self.cap:
+            self._levels.popitem(last=False)
+
+    def get(self, identity: str, session_id: str | None) -> types.LoggingLevel | None:
+        return self._levels.get((identity, session_id)) if session_id is not None else None
+
+
+def _session_id(ctx: Any) -> str | None:
+    request = getattr(ctx, "request", None)
+    return request.headers.get("mcp-session-id") if request is not None else None
+
+
+_RESULT_TYPES: dict[str, Any] = {
+    "elicitation/create": types.ElicitResult,
+    "roots/list": types.ListRootsResult,
+}
+
+
+class _FrontLink:
+    """The calling client's request, for its ``CallRelay``: notifications and requests ride this request only."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.modern = getattr(ctx, "protocol_version", None) in MODERN_PROTOCOL_VERSIONS
+        back_channel = bool(ctx.session.can_send_request)
+        self.streams = client_accepts_sse() if self.modern else back_channel
+        self.can_request = back_channel and not self.modern
+
+    async def notify(self, notification: types.ServerNotification) -> None:
+        await self.ctx.session.send_notification(notification, related_request_id=self.ctx.request_id)
+
+    async def request(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        if not self.ctx.session.check_client_capability(_needed(request)):
+            return types.ErrorData(code=types.INVALID_REQUEST, message=f"the client does not support {request.method}")
+        result_type = _RESULT_TYPES.get(request.method, types.CreateMessageResult)
+        if isinstance(request, types.CreateMessageRequest) and request.params.tools:
+            result_type = types.CreateMessageResultWithTools
+        metadata = ServerMessageMetadata(related_request_id=self.ctx.request_id)
+        try:
+            answer: types.InputResponse = await self.ctx.session.send_request(request, result_type, metadata=metadata)
+        except MCPError as exc:
+            return types.ErrorData(code=exc.code, message=exc.message)
+        return answer
+
+
+def _needed(request: types.InputRequest) -> types.ClientCapabilities:
+    if isinstance(request, types.CreateMessageRequest):
+        return types.ClientCapabilities(sampling=types.SamplingCapability())
+    if isinstance(request, types.ElicitRequest):
+        return types.ClientCapabilities(elicitation=types.ElicitationCapability())
+    return types.ClientCapabilities(roots=types.RootsCapability())
+
+
+def _relay(ctx: Any, params: types.CallToolRequestParams, levels: LogLevels, identity: str) -> CallRelay:
+    link = _FrontLink(ctx)
+    meta = params.meta or {}
+    if link.modern:
+        requested = meta.get(types.LOG_LEVEL_META_KEY)
+        level = requested if isinstance(requested, str) else None
+    else:
+        level = levels.get(identity, _session_id(ctx)) or "debug"
+    state = params.request_state
+    return CallRelay(
+        link=link,
+        progress_token=meta.get("progress_token"),
+        log_level=level,  # type: ignore[arg-type]
+        modern=link.modern,
+        input_responses=from_client_responses(params.input_responses),
+        returned_state=state if state is not None and state.startswith(STATE_PREFIX) else None,
+    )
+
+
+def build_mcp_server(proxy: Proxy, version: str, log_levels: LogLevels | None = None) -> Server[Any]:
+    levels = log_levels if log_levels is not None else LogLevels(10_000)
+
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         name = _identity(ctx)
         try:
@@ -82,22 +182,35 @@ def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
         ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         ref = (params.meta or {}).get(REQUEST_REF_META_KEY)
+        caller = _caller(ctx)
+        if proxy.requires_task(params.name, caller.name):
+            raise MCPError(types.INVALID_REQUEST, answers.task_required(params.name))
         return await proxy.call(
-            _caller(ctx),
+            caller,
             params.name,
             params.arguments or {},
             request_ref=str(ref) if ref is not None else None,
             client=_client_features(ctx, params),
+            relay=_relay(ctx, params, levels, caller.name),
         )
 
-    return Server(
-        "warden-gateway",
-        version=version,
-        instructions="Warden gateway: tools of several MCP servers, filtered and checked by policy.",
-        on_list_tools=on_list_tools,
-        on_call_tool=on_call_tool,
-        get_tool_input_schema=lambda name: proxy.input_schema(name, _REQUEST_IDENTITY.get()),
-    )
+    async def on_set_logging_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        session_id = _session_id(ctx)
+        if session_id is not None:
+            levels.set(_identity(ctx), session_id, params.level)
+        return types.EmptyResult()
+
+    with warnings.catch_warnings():  # logging is deprecated at 2026-07-28 and still served to 2025 clients
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return Server(
+            "warden-gateway",
+            version=version,
+            instructions="Warden gateway: tools of several MCP servers, filtered and checked by policy.",
+            on_list_tools=on_list_tools,
+            on_call_tool=on_call_tool,
+            on_set_logging_level=on_set_logging_level,
+            get_tool_input_schema=lambda name: proxy.input_schema(name, _REQUEST_IDENTITY.get()),
+        )
 
 
 def build_session_manager(server: Server[Any], settings: Settings) -> IdentitySessionManager:
@@ -125,9 +238,11 @@ class _MCPApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = _REQUEST_IDENTITY.set(identity_from_scope(scope))
+        sse = mark_request(scope)
         try:
             await self.app(scope, receive, send)
         finally:
+            unmark(sse)
             _REQUEST_IDENTITY.reset(token)
 
 

@@ -28,6 +28,15 @@ call, catalog entry, decision, redaction fields, start time, request ref), and e
 ending goes through ``_finish``: a call that was never committed gets one event (its
 decision with the final outcome), a committed one gets an outcome event.
 
+A call carries its ``CallRelay`` (``gateway.relay``) when the client can take progress,
+log messages or server requests: ``_forward`` binds the relay's gate (policy + audit of
+the upstream's server requests, ``gateway.server_requests``) and hands it upstream. A
+2026-07-28 upstream's input-required result is relayed to a 2026-07-28 client under
+``upstream:``-prefixed keys (approval keys stay apart) with a requestState sealed to the
+identity and tool; its answers go back upstream on the client's retry. A call the client
+cancels (2025 ``notifications/cancelled``, 2026-07-28 closing the response) is cancelled
+upstream by the SDK and audited with outcome ``cancelled``.
+
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
 
@@ -40,12 +49,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import mcp_types as types
 from anyio import to_thread
 
@@ -59,7 +70,9 @@ from gateway.models import Approval
 from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
+from gateway.relay import CallRelay, StaleState, open_state, seal_state, to_client_requests
 from gateway.risk import risk_label
+from gateway.server_requests import ServerRequestGuard
 from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
 from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
 
@@ -85,6 +98,8 @@ class CallContext:
     """The call's decision event; later events (held, outcome) are derived from it."""
     committed: bool = False
     """The decision event is in the audit log (so the ending is a separate outcome event)."""
+    relay: CallRelay | None = None
+    """Where this call's progress, logs and server requests go (None: the client takes none)."""
 
     def update(self, **changes: Any) -> None:
         self.event = dataclasses.replace(self.event, **changes)
@@ -116,6 +131,9 @@ class Proxy:
         self.call_timeout_s = call_timeout_s
         self.approval_hold_s = approval_hold_s
         self.validators = ArgumentValidators(pool)
+        self.guard = ServerRequestGuard(policies=policies, audit=audit, metrics=metrics)
+        self._state_secret = secrets.token_bytes(32)
+        """Seals the requestState of relayed upstream input rounds (process-local: a restart invalidates them)."""
 
     # ---- tools/list -------------------------------------------------------------------------
 
@@ -146,6 +164,12 @@ class Proxy:
         entry = self._visible(public_name, identity_name) if identity_name is not None else None
         return entry.tool.input_schema if entry is not None else None
 
+    def requires_task(self, public_name: str, identity_name: str) -> bool:
+        """A tool ``identity_name`` may see declares ``execution.taskSupport: required`` (unsupported: refused)."""
+        entry = self._visible(public_name, identity_name)
+        execution = entry.tool.execution if entry is not None else None
+        return execution is not None and execution.task_support == "required"
+
     def _visible(self, public_name: str, identity_name: str) -> CatalogEntry | None:
         entry = self.pool.entry(public_name)
         if entry is None or not self.pins.admits(entry):
@@ -164,10 +188,19 @@ class Proxy:
         arguments: Mapping[str, Any],
         request_ref: str | None = None,
         client: ClientFeatures = ClientFeatures(),
+        *,
+        relay: CallRelay | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         """One tools/call, answered in the agent's terms whatever happens inside."""
         try:
-            return await self._call(caller, public_name, arguments, request_ref, client)
+            if relay is not None and relay.returned_state is not None:
+                try:
+                    relay.upstream_state = open_state(
+                        self._state_secret, caller.name, public_name, relay.returned_state, now=time.time()
+                    )
+                except StaleState:
+                    return answers.stale_input_state(public_name)
+            return await self._call(caller, public_name, arguments, request_ref, client, relay=relay)
         except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
             logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
             return self._fail_closed("internal", "the gateway could not complete the call")
@@ -179,6 +212,8 @@ class Proxy:
         arguments: Mapping[str, Any],
         request_ref: str | None,
         client: ClientFeatures,
+        *,
+        relay: CallRelay | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         started = time.perf_counter()
         entry = self.pool.entry(public_name)
@@ -188,6 +223,7 @@ class Proxy:
             )
             return answers.unknown_tool(public_name)
         ctx = self._context(caller, entry, arguments, request_ref=request_ref, client=client, started=started)
+        ctx.relay = relay
         decision = ctx.decision
         if decision.effect == "deny":
             await self._finish(ctx, "denied")
@@ -292,25 +328,49 @@ class Proxy:
             reason = f"policy could not be evaluated ({type(exc).__name__}); failing closed"
             return Decision("deny", ("fail-closed",), reason), Identity(identity_name), frozenset()
 
-    async def _forward(self, ctx: CallContext) -> types.CallToolResult:
+    async def _forward(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
         """Send a call whose decision is committed upstream; record its outcome; answer."""
         call = ctx.call
+        relay = ctx.relay
+        if relay is not None:
+            relay.gate = self.guard.bind(ctx.identity.name, call.call_id, ctx.event.request_ref)
         upstream_started = time.perf_counter()
         outcome: Outcome
         error = ""
         try:
-            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s)
-            outcome = "tool_error" if result.is_error else "ok"
+            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s, relay)
+            outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)
             result = answers.upstream_timeout(call.server, self.call_timeout_s)
         except UpstreamUnavailable as exc:
             outcome, error = "upstream_error", str(exc)
             result = answers.upstream_error(call.server)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._finish(ctx, "cancelled", latency_upstream_ms=_ms(upstream_started))
+            raise
         upstream_ms = _ms(upstream_started)
         self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
+        if isinstance(result, types.InputRequiredResult):
+            return await self._relay_input(ctx, result, upstream_ms)
         await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms)
         return result
+
+    async def _relay_input(
+        self, ctx: CallContext, result: types.InputRequiredResult, upstream_ms: float
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Hand a 2026-07-28 upstream's input requests to the 2026-07-28 client, each admitted by policy first."""
+        assert ctx.relay is not None  # upstream.call returns input-required only to a modern client's relay
+        for request in (result.input_requests or {}).values():
+            if await ctx.relay.admit(ctx.call.server, request) is not None:
+                await self._finish(
+                    ctx, "tool_error", error="upstream input request refused", latency_upstream_ms=upstream_ms
+                )
+                return answers.input_refused(ctx.call.name)
+        state = seal_state(self._state_secret, ctx.identity.name, ctx.call.name, result.request_state, now=time.time())
+        await self._finish(ctx, "input_required", latency_upstream_ms=upstream_ms)
+        return types.InputRequiredResult(input_requests=to_client_requests(result.input_requests), request_state=state)
 
     # ---- approvals --------------------------------------------------------------------------
 
@@ -339,7 +399,9 @@ class Proxy:
             return self._elicit(approval, ctx.decision)
         return await self._hold(ctx, approval)
 
-    async def _run_granted(self, ctx: CallContext, granted: Approval) -> types.CallToolResult:
+    async def _run_granted(
+        self, ctx: CallContext, granted: Approval
+    ) -> types.CallToolResult | types.InputRequiredResult:
         """Forward a call an earlier, granted approval covers."""
         ctx.update(approval_id=granted.id, reason=f"{ctx.event.reason}; {_approved_by(granted)}")
         if not await self._commit(ctx):
@@ -349,7 +411,7 @@ class Proxy:
     async def _hold(self, ctx: CallContext, approval: Approval) -> types.CallToolResult | types.InputRequiredResult:
         """Wait for the decision on a committed, held call; forward it if approved."""
         try:
-            settled = await self.desk.hold(approval.id, self.approval_hold_s)
+            settled = await self._hold_for(ctx, approval)
             refusal = await self._recheck(ctx, settled) if settled.state == "approved" else None
             if refusal is not None:
                 return await self._refuse(ctx, refusal)
@@ -371,6 +433,15 @@ class Proxy:
         ctx.update(effect="deny")
         await self._finish(ctx, "denied", error=message)
         return answers.tool_error(message)
+
+    async def _hold_for(self, ctx: CallContext, approval: Approval) -> Approval:
+        """Wait for the decision; a client that cancels meanwhile ends the call as ``cancelled``."""
+        try:
+            return await self.desk.hold(approval.id, self.approval_hold_s)
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._finish(ctx, "cancelled")
+            raise
 
     async def _recheck(self, ctx: CallContext, approval: Approval) -> tuple[tuple[str, ...], str] | None:
         """Re-authenticate and re-decide a held call released by its approval: (rule ids, message) to refuse it.

@@ -32,7 +32,11 @@ than the one whose call it was built for, and never forwards client credentials.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -82,8 +86,13 @@ class ClientLink(Protocol):
     async def request(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData: ...
 
 
-ServerRequestGate = Callable[[str, types.InputRequest], Awaitable[types.ErrorData | None]]
-"""Policy + audit of one server→client request of a call's upstream: None admits it, else the refusal."""
+SendToClient = Callable[[], Awaitable[types.InputResponse | types.ErrorData]]
+
+ServerRequestGate = Callable[
+    [str, types.InputRequest, SendToClient | None], Awaitable[types.InputResponse | types.ErrorData | None]
+]
+"""Policy + audit of one server→client request of a call's upstream (``gateway.server_requests``):
+with a sender, the client's answer or the refusal; without one (input-required), None when admitted."""
 
 
 @dataclass(eq=False)
@@ -101,8 +110,10 @@ class CallRelay:
     """The client speaks 2026-07-28: server requests travel in an input-required result."""
     input_responses: dict[str, types.InputResponse] = field(default_factory=dict)
     """The client's answers to upstream input requests of an earlier round (keys without the prefix)."""
+    returned_state: str | None = None
+    """The sealed ``requestState`` the client sent back (``STATE_PREFIX``); the proxy opens it."""
     upstream_state: str | None = None
-    """The upstream's ``requestState`` of an earlier round (verified by the front, never trusted blindly)."""
+    """The upstream's ``requestState`` of an earlier round, once the proxy verified its seal."""
     gate: ServerRequestGate | None = None
     relayed: int = 0
     """Server requests of this call admitted and sent to the client."""
@@ -129,24 +140,29 @@ class CallRelay:
 
     async def server_request(self, server: str, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
         """An upstream's request to the client (2025 wire): policy, audit, then the client answers."""
-        refused = await self._admit(server, request)
-        if refused is not None:
-            return refused
-        if not self.link.can_request:
-            return types.ErrorData(code=types.INVALID_REQUEST, message=_NO_BACK_CHANNEL)
-        self.relayed += 1
-        return await self.link.request(request)
-
-    async def _admit(self, server: str, request: types.InputRequest) -> types.ErrorData | None:
         if self.gate is None:
-            return types.ErrorData(code=types.INVALID_REQUEST, message="server requests are refused for this call")
-        return await self.gate(server, request)
+            return types.ErrorData(code=types.INVALID_REQUEST, message=_NOT_FORWARDED)
+        answer = await self.gate(server, request, self._send(request))
+        return answer if answer is not None else types.ErrorData(code=types.INTERNAL_ERROR, message=_NOT_FORWARDED)
+
+    def _send(self, request: types.InputRequest) -> SendToClient:
+        async def send() -> types.InputResponse | types.ErrorData:
+            if not self.link.can_request:
+                return types.ErrorData(code=types.INVALID_REQUEST, message=_NO_BACK_CHANNEL)
+            self.relayed += 1
+            return await self.link.request(request)
+
+        return send
 
     async def admit(self, server: str, request: types.InputRequest) -> types.ErrorData | None:
         """Policy + audit only (2026-07-28 clients: the request then rides an input-required result)."""
-        return await self._admit(server, request)
+        if self.gate is None:
+            return types.ErrorData(code=types.INVALID_REQUEST, message=_NOT_FORWARDED)
+        answer = await self.gate(server, request, None)
+        return answer if isinstance(answer, types.ErrorData) else None
 
 
+_NOT_FORWARDED = "server requests are refused for this call"
 _NO_BACK_CHANNEL = (
     "the calling client cannot answer server requests on this call "
     "(it did not accept an SSE response, or its protocol carries them only in input-required results)"
@@ -161,3 +177,57 @@ def params_json(request: types.InputRequest) -> dict[str, Any]:
     dumped: dict[str, Any] = params.model_dump(by_alias=True, mode="json", exclude_none=True)
     dumped.pop("_meta", None)
     return dumped
+
+
+# ---- 2026-07-28 clients: upstream input requests in the gateway's input-required result ----
+
+UPSTREAM_INPUT_PREFIX = "upstream:"
+"""Prefix of an upstream's input-request keys in the gateway's input-required result (approvals use ``approval``)."""
+
+STATE_PREFIX = "warden-relay."
+_STATE_TTL_S = 600.0
+
+
+def to_client_requests(requests: dict[str, types.InputRequest] | None) -> dict[str, types.InputRequest] | None:
+    """An upstream's input requests under the client-facing keys."""
+    if not requests:
+        return None
+    return {f"{UPSTREAM_INPUT_PREFIX}{key}": request for key, request in requests.items()}
+
+
+def from_client_responses(responses: Mapping[str, Any] | None) -> dict[str, types.InputResponse]:
+    """The client's answers meant for the upstream, under the upstream's keys (approval answers stay out)."""
+    found: dict[str, types.InputResponse] = {}
+    for key, value in (responses or {}).items():
+        if key.startswith(UPSTREAM_INPUT_PREFIX) and len(key) > len(UPSTREAM_INPUT_PREFIX):
+            found[key[len(UPSTREAM_INPUT_PREFIX) :]] = value
+    return found
+
+
+def seal_state(secret: bytes, identity: str, public_name: str, upstream_state: str | None, *, now: float) -> str:
+    """The client-facing requestState of an upstream round: bound to the identity and tool, expiring."""
+    payload = json.dumps([identity, public_name, upstream_state, now + _STATE_TTL_S], separators=(",", ":"))
+    body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    return f"{STATE_PREFIX}{body}.{_mac(secret, body)}"
+
+
+class StaleState(ValueError):
+    """A requestState that this gateway did not issue for this identity and tool, or that expired."""
+
+
+def open_state(secret: bytes, identity: str, public_name: str, state: str, *, now: float) -> str | None:
+    """The upstream's requestState inside a sealed one; raises StaleState when it is not valid here."""
+    body, _, mac = state.removeprefix(STATE_PREFIX).partition(".")
+    if not hmac.compare_digest(mac, _mac(secret, body)):
+        raise StaleState("bad seal")
+    try:
+        owner, tool, upstream_state, expires = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise StaleState("bad body") from exc
+    if owner != identity or tool != public_name or not isinstance(expires, int | float) or expires < now:
+        raise StaleState("not this caller's, or expired")
+    return upstream_state if isinstance(upstream_state, str) else None
+
+
+def _mac(secret: bytes, body: str) -> str:
+    return hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()

@@ -10,6 +10,10 @@ The count is taken where the SDK admits a session (under its admission lock, so 
 opens by one identity cannot slip past the cap); this leans on two SDK internals
 (``_admit_session`` and ``_session_owners``, mcp 2.3) that the tests exercise.
 
+Sessions are served by ``gateway.streaming.RequestModeTransport`` (JSON or SSE chosen per
+request), and 2026-07-28 requests in the SDK's SSE mode when the client accepts it; see
+``gateway/streaming.py``.
+
 Never: closes or evicts another session, or looks at anything but the owner of each session.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from typing import Any
+from uuid import uuid4
 
 from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
 from mcp.server.streamable_http import StreamableHTTPServerTransport
@@ -25,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.auth import identity_from_scope
 from gateway.edge import refuse
+from gateway.streaming import RequestModeTransport, client_accepts_sse
 
 _refused: ContextVar[list[int] | None] = ContextVar("warden_session_refused", default=None)
 """Set per request by `SessionCapAnswer`; `_admit_session` appends the refused identity's count."""
@@ -34,6 +40,15 @@ class IdentitySessionManager(StreamableHTTPSessionManager):
     def __init__(self, *args: Any, per_identity: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.per_identity = per_identity
+
+    @property
+    def json_response(self) -> bool:
+        """2026-07-28 requests: SSE mode for a client that accepts SSE (streaming.py), JSON otherwise."""
+        return not client_accepts_sse()
+
+    @json_response.setter
+    def json_response(self, value: bool) -> None:
+        """Ignored: chosen per request."""
 
     def held_by(self, requestor: AuthorizationContext) -> int:
         return sum(1 for owner in self._session_owners.values() if owner == requestor)
@@ -46,7 +61,26 @@ class IdentitySessionManager(StreamableHTTPSessionManager):
                 if refused is not None:
                     refused.append(held)
                 return None
-        return super()._admit_session(requestor)
+        return self._register(requestor)
+
+    def _register(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
+        """The SDK's admission (mcp 2.3 ``_admit_session``) with a per-request-mode transport."""
+        if self.max_sessions is not None and len(self._server_instances) >= self.max_sessions:
+            return None
+        transport = RequestModeTransport(
+            mcp_session_id=uuid4().hex,
+            is_json_response_enabled=True,
+            event_store=self.event_store,
+            security_settings=self.security_settings,
+            retry_interval=self.retry_interval,
+            idle_timeout=self.session_idle_timeout,
+        )
+        session_id = transport.mcp_session_id
+        assert session_id is not None
+        if requestor is not None:
+            self._session_owners[session_id] = requestor
+        self._server_instances[session_id] = transport
+        return transport
 
 
 class SessionCapAnswer:

@@ -12,6 +12,25 @@ a definition changes, so callers can cache per definition and drop what a refres
 replaced. ``on_catalog`` (set by the pool) is awaited after every listing: tool pinning
 (``gateway/pins.py``) reviews the new definitions there.
 
+Per-call relay (``gateway.relay.CallRelay``): the upstream Client declares sampling,
+elicitation and roots, and its callbacks deliver each upstream message to the ONE call
+it belongs to. Which call that is:
+
+- progress: exact (the SDK gives each outbound request its own progress callback);
+- 2026-07-28 upstreams: exact for server requests (they come back embedded in the
+  call's own input-required result and are dispatched in the caller's task, where the
+  call's relay is in a context variable);
+- 2025 upstreams (stdio or HTTP) and log messages of either era: the wire does not say
+  which outbound call a server request or a log message relates to (the SDK client drops
+  the POST stream it arrived on), so the rule is: deliver only when exactly ONE call of
+  that upstream is in flight; with several in flight a server request is refused with a
+  JSON-RPC error and a log message is dropped. Never a guess that could reach another
+  identity's session.
+
+Tasks (``execution.taskSupport: "required"`` tools, ``tasks/*``) are not supported: the
+Client declares no tasks capability, and ``mcp_front`` refuses such a call with a
+JSON-RPC error before it is forwarded.
+
 Never: forwards anything from the agent's HTTP request (headers, credentials) upstream.
 Headers for HTTP upstreams come only from the gateway's own environment, named in the
 upstreams file; stdio upstreams get the SDK's minimal default environment plus what the
@@ -22,15 +41,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
 import math
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
 import httpx2
@@ -40,8 +61,11 @@ from anyio.abc import TaskGroup
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.relay import CallRelay
 from gateway.types import canonical_json
 
 logger = logging.getLogger(__name__)
@@ -61,6 +85,13 @@ class UpstreamUnavailable(RuntimeError):
 
 class UpstreamTimeout(RuntimeError):
     """The upstream did not answer within the call timeout."""
+
+
+_CALL_RELAY: ContextVar[CallRelay | None] = ContextVar("warden_call_relay", default=None)
+"""The relay of the call running in this task (2026-07-28 input requests are dispatched here)."""
+
+_NO_OWNER = "the gateway cannot tell which client's call this request belongs to; it is refused"
+_call_keys = itertools.count()
 
 
 class UpstreamSpec(BaseModel):
@@ -172,6 +203,8 @@ class Upstream:
     last_error: str = ""
     restarts: int = 0
     _client: Client | None = None
+    _in_flight: dict[int, CallRelay | None] = field(default_factory=dict)
+    """Calls sent and not yet answered: their relays (None for a call without one)."""
     _broken: anyio.Event = field(default_factory=anyio.Event)
     _ready: anyio.Event = field(default_factory=anyio.Event)
 
@@ -242,7 +275,7 @@ class Upstream:
             async with contextlib.AsyncExitStack() as stack:
                 if http is not None:
                     await stack.enter_async_context(http)
-                client = await stack.enter_async_context(Client(target, mode="auto", cache=None))
+                client = await stack.enter_async_context(self._new_client(target))
                 listed = await _list_all_tools(client)
                 await self.refresh_catalog(listed)
                 scope.deadline = math.inf
@@ -291,14 +324,78 @@ class Upstream:
             self.state = "down"
             self._broken.set()
 
-    async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
+    def _new_client(self, target: Any) -> Client:
+        return Client(
+            target,
+            mode="auto",
+            cache=None,
+            sampling_callback=self._on_sampling,
+            elicitation_callback=self._on_elicitation,
+            list_roots_callback=self._on_roots,
+            logging_callback=self._on_log,
+        )
+
+    def _owner(self) -> CallRelay | None:
+        """The relay an upstream message belongs to (module docstring: the correlation rule)."""
+        relay = _CALL_RELAY.get()
+        if relay is not None:
+            return relay
+        if len(self._in_flight) == 1:
+            return next(iter(self._in_flight.values()))
+        return None
+
+    async def _server_request(self, request: types.InputRequest) -> types.InputResponse | types.ErrorData:
+        relay = self._owner()
+        if relay is None:
+            logger.info("upstream %s: refused %s (no single calling client)", self.name, request.method)
+            return types.ErrorData(code=types.INVALID_REQUEST, message=_NO_OWNER)
+        return await relay.server_request(self.name, request)
+
+    async def _on_sampling(
+        self, context: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData:
+        answer = await self._server_request(types.CreateMessageRequest(params=params))
+        if isinstance(answer, types.CreateMessageResult | types.CreateMessageResultWithTools | types.ErrorData):
+            return answer
+        return types.ErrorData(code=types.INTERNAL_ERROR, message="the client answered with the wrong result")
+
+    async def _on_elicitation(
+        self, context: Any, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        answer = await self._server_request(types.ElicitRequest(params=params))
+        if isinstance(answer, types.ElicitResult | types.ErrorData):
+            return answer
+        return types.ErrorData(code=types.INTERNAL_ERROR, message="the client answered with the wrong result")
+
+    async def _on_roots(self, context: Any) -> types.ListRootsResult | types.ErrorData:
+        answer = await self._server_request(types.ListRootsRequest())
+        if isinstance(answer, types.ListRootsResult | types.ErrorData):
+            return answer
+        return types.ErrorData(code=types.INTERNAL_ERROR, message="the client answered with the wrong result")
+
+    async def _on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        relay = self._owner()
+        if relay is not None:
+            await relay.log(params)
+
+    async def call(
+        self, tool: str, arguments: Mapping[str, Any], timeout_s: float, relay: CallRelay | None = None
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Forward one tools/call; ``relay`` carries where this call's progress, logs and server requests go.
+
+        An input-required result is returned only to a relay of a 2026-07-28 client (which
+        answers it); every other caller gets a CallToolResult or an Upstream* error.
+        """
         client = self._client
         if client is None or self.state != "ready":
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        key = next(_call_keys)
+        self._in_flight[key] = relay
+        token = _CALL_RELAY.set(relay)
         try:
             with anyio.fail_after(timeout_s):
-                result = await client.call_tool(tool, dict(arguments))
+                result = await _send(client, tool, dict(arguments), relay)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
@@ -306,9 +403,45 @@ class Upstream:
             if _is_connection_failure(exc):
                 self.mark_broken(reason)
             raise UpstreamUnavailable(f"upstream {self.name!r} failed: {reason}") from exc
+        finally:
+            _CALL_RELAY.reset(token)
+            self._in_flight.pop(key, None)
+        if isinstance(result, types.InputRequiredResult) and relay is not None and relay.modern:
+            return result
         if not isinstance(result, types.CallToolResult):
             raise UpstreamUnavailable(f"upstream {self.name!r} asked for input the gateway cannot relay")
         return result
+
+
+async def _send(
+    client: Client, tool: str, arguments: dict[str, Any], relay: CallRelay | None
+) -> types.CallToolResult | types.InputRequiredResult | types.Result:
+    """The SDK call for one forwarded tools/call: plain, or carrying this call's relay."""
+    if relay is None:
+        return await client.call_tool(tool, arguments)
+    progress = relay.progress if relay.wants_progress else None
+    meta: types.RequestParamsMeta | None = None
+    if relay.log_level is not None and relay.link.streams and client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        meta = cast(types.RequestParamsMeta, {types.LOG_LEVEL_META_KEY: relay.log_level})
+    if not relay.modern:
+        return await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
+    # A 2026-07-28 client answers the upstream's input requests itself (the proxy relays them).
+    for attempt in (1, 2):
+        try:
+            return await client.session.call_tool(
+                tool,
+                arguments,
+                progress_callback=progress,
+                input_responses=relay.input_responses or None,
+                request_state=relay.upstream_state,
+                meta=meta,
+                allow_input_required=True,
+            )
+        except MCPError as exc:  # the spec's recovery from a stale listing, as Client.call_tool does it
+            if exc.code != types.HEADER_MISMATCH or attempt == 2:
+                raise
+            await client.list_tools(cache_mode="refresh")
+    raise AssertionError("unreachable")
 
 
 async def _list_all_tools(client: Client) -> list[types.Tool]:

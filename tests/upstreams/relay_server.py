@@ -12,10 +12,12 @@ its own process. Tools:
   is cancelled and writes ``cancelled <tag>`` (or ``finished <tag>`` after 30 s);
 - ``needs_task()``: declares ``execution.taskSupport: required``.
 
-With RELAY_ERA=legacy it refuses 2026-07-28 requests (HTTP 400), so clients fall back to the
-2025 initialize handshake: the same tools over the other era.
+With RELAY_ERA=legacy it refuses 2026-07-28 requests (HTTP 400; over stdio, ``server/discover``
+is an unknown method), so clients fall back to the 2025 initialize handshake: the same tools
+over the other era.
 
-Run: python -m tests.upstreams.relay_server PORT
+Run: python -m tests.upstreams.relay_server PORT   (Streamable HTTP)
+     python -m tests.upstreams.relay_server stdio  (stdio)
 """
 
 from __future__ import annotations
@@ -139,7 +141,9 @@ async def _wait_for_cancel(tag: str) -> types.CallToolResult:
     return _text("not cancelled")
 
 
-async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
+async def on_call_tool(
+    ctx: Any, params: types.CallToolRequestParams
+) -> types.CallToolResult | types.InputRequiredResult:
     args = params.arguments or {}
     name = params.name
     if name == "progress":
@@ -182,7 +186,38 @@ class LegacyOnly:
         await self.app(scope, receive, send)
 
 
+async def _stdio() -> None:
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+
+    async with stdio_server() as (read_stream, write_stream):
+        if os.environ.get("RELAY_ERA") != "legacy":
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+            return
+        inbound, server_reads = anyio.create_memory_object_stream[Any](0)
+
+        async def refuse_discover() -> None:
+            async with inbound:
+                async for item in read_stream:
+                    message = getattr(item, "message", None)
+                    if isinstance(message, types.JSONRPCRequest) and message.method == "server/discover":
+                        error = types.ErrorData(code=types.METHOD_NOT_FOUND, message="2025 only")
+                        await write_stream.send(
+                            SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error))
+                        )
+                        continue
+                    await inbound.send(item)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(refuse_discover)
+            await server.run(server_reads, write_stream, server.create_initialization_options())
+            tg.cancel_scope.cancel()
+
+
 def main() -> None:
+    if sys.argv[1] == "stdio":
+        anyio.run(_stdio)
+        return
     port = int(sys.argv[1])
     app: ASGIApp = server.streamable_http_app()
     if os.environ.get("RELAY_ERA") == "legacy":

@@ -114,16 +114,16 @@ class Seen:
     requests: list[str] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
 
-    async def sampling(self, ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    async def sampling(self, context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
         self.requests.append(f"sampling:{getattr(params.messages[0].content, 'text', '')}")
         content = types.TextContent(type="text", text=f"hello from {self.identity}")
         return types.CreateMessageResult(role="assistant", content=content, model="test-model")
 
-    async def elicitation(self, ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    async def elicitation(self, context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.requests.append(f"elicitation:{params.message}")
         return types.ElicitResult(action="accept", content={"answer": f"{self.identity} says yes"})
 
-    async def roots(self, ctx: Any) -> types.ListRootsResult:
+    async def roots(self, context: Any) -> types.ListRootsResult:
         self.requests.append("roots")
         return types.ListRootsResult(roots=[types.Root(uri=f"file:///home/{self.identity}")])
 
@@ -154,9 +154,9 @@ def audit(gw: Gateway, where: str, **params: object) -> list[dict[str, Any]]:
     return rows(gw, f"SELECT * FROM audit_events WHERE {where} ORDER BY seq", **params)
 
 
-async def until(predicate: Any, what: str, timeout: float = 20) -> Any:
-    """Wait (in a thread, so this loop keeps serving) until `predicate` holds."""
-    return await anyio.to_thread.run_sync(lambda: wait_until(predicate, timeout, what))
+async def until(predicate: Any, what: str) -> Any:
+    """Wait (in a thread, so this loop keeps serving) until `predicate` holds, at most 20 s."""
+    return await anyio.to_thread.run_sync(lambda: wait_until(predicate, 20, what))
 
 
 # ---- progress and log messages ----------------------------------------------------------------
@@ -271,12 +271,15 @@ async def test_a_2025_stdio_upstream_request_with_two_calls_in_flight_is_refused
     """stdio at 2025 does not say which call a server request belongs to: with another identity's
     call in flight on the same upstream, the request is refused rather than sent to either client."""
     a, b = Seen("agent-a"), Seen("agent-b")
-    async with client_of(gw, b, "legacy") as bystander, client_of(gw, a, "legacy") as client:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(bystander.call_tool, "pipe__wait_for_cancel", {"tag": "pipe-bystander"})
-            await until(lambda: upstreams.seen("started pipe-bystander"), "bystander call in flight")
-            refused = await client.call_tool("pipe__ask_model", {"prompt": "mine"})
-            tg.cancel_scope.cancel()
+    async with (
+        client_of(gw, b, "legacy") as bystander,
+        client_of(gw, a, "legacy") as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(bystander.call_tool, "pipe__wait_for_cancel", {"tag": "pipe-bystander"})
+        await until(lambda: upstreams.seen("started pipe-bystander"), "bystander call in flight")
+        refused = await client.call_tool("pipe__ask_model", {"prompt": "mine"})
+        tg.cancel_scope.cancel()
     assert refused.is_error and "cannot tell which client" in text_of(refused), text_of(refused)
     assert a.requests == [] and b.requests == []
 
@@ -286,12 +289,15 @@ async def test_a_2025_http_upstream_request_reaches_its_caller_while_another_cal
 ) -> None:
     """Over Streamable HTTP the request arrives on the call's own POST stream: exact, even with company."""
     a, b = Seen("agent-a"), Seen("agent-b")
-    async with client_of(gw, b, "legacy") as bystander, client_of(gw, a, "legacy") as client:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(bystander.call_tool, "old__wait_for_cancel", {"tag": "old-bystander"})
-            await until(lambda: upstreams.seen("started old-bystander"), "bystander call in flight")
-            answered = await client.call_tool("old__ask_model", {"prompt": "mine"})
-            tg.cancel_scope.cancel()
+    async with (
+        client_of(gw, b, "legacy") as bystander,
+        client_of(gw, a, "legacy") as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(bystander.call_tool, "old__wait_for_cancel", {"tag": "old-bystander"})
+        await until(lambda: upstreams.seen("started old-bystander"), "bystander call in flight")
+        answered = await client.call_tool("old__ask_model", {"prompt": "mine"})
+        tg.cancel_scope.cancel()
     assert text_of(answered) == "model said: hello from agent-a"
     assert a.requests == ["sampling:mine"] and b.requests == []
 
@@ -355,7 +361,7 @@ async def test_cancellation_reaches_the_upstream_and_is_audited(
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.call_tool, f"{server}__wait_for_cancel", {"tag": tag})
             await until(lambda: upstreams.seen(f"started {tag}"), "the call to reach the upstream")
-            tg.cancel_scope.cancel()
+        tg.cancel_scope.cancel()
         await until(lambda: upstreams.seen(f"cancelled {tag}"), "the upstream to see the cancellation")
 
     def outcome() -> Any:

@@ -60,7 +60,7 @@ TOOLS = [
 def _event(line: str) -> None:
     path = os.environ.get("RELAY_EVENTS")
     if path:
-        with open(path, "a", encoding="utf-8") as log:  # noqa: ASYNC230 (test upstream, tiny writes)
+        with open(path, "a", encoding="utf-8") as log:
             log.write(line + "\n")
 
 

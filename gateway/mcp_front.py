@@ -155,7 +155,7 @@ def _relay(ctx: Any, params: types.CallToolRequestParams, levels: LogLevels, ide
         requested = meta.get(types.LOG_LEVEL_META_KEY)
         level = requested if isinstance(requested, str) else None
     else:
-        level = levels.get(identity, _session_id(ctx)) or "debug"
+        level = levels.get(identity, _session_id(ctx))
     state = params.request_state
     return CallRelay(
         link=link,

@@ -13,13 +13,11 @@ What travels, and on which wire:
   call gets the SDK's own token (its progress callback is per request, so it can never
   reach another call) and each upstream ``notifications/progress`` is re-sent to the
   client under the client's token, on the client's request stream: an SSE response on
-  2025 sessions (``mcp_front`` answers tools/call as SSE when the client accepts
-  ``text/event-stream``; JSON-only clients get no progress), the 2026-07-28 response
-  stream otherwise.
+  2025 sessions (``gateway.streaming`` picks SSE for calls that can use it; JSON-only
+  clients get no progress), the 2026-07-28 response stream otherwise.
 - Log messages: relayed at or above the level the client asked for (2025:
   ``logging/setLevel`` of its session; 2026-07-28: the ``io.modelcontextprotocol/logLevel``
-  ``_meta`` opt-in, which is forwarded upstream). A client that did not opt in (2026) gets
-  none.
+  ``_meta`` opt-in, which is forwarded upstream). A client that did not ask gets none.
 - Server→client requests: each goes through policy (``ToolCall(kind=...)``) and the audit
   log (``gateway.upstream_requests``) before it reaches the client; a denied one is
   refused to the upstream with a JSON-RPC error. 2025 clients get it as a request on

@@ -6,10 +6,14 @@ server requests (read by ``mcp_front`` to build each call's ``CallRelay``).
 
 - 2025 sessions: the SDK's transport picks JSON or SSE once per session
   (``is_json_response_enabled``). ``RequestModeTransport`` makes it a per-request value: a
-  POST whose body is a ``tools/call`` from a client that accepts ``text/event-stream`` is
-  answered as SSE (progress, log messages and server requests of that call ride it, and
-  the SDK reports ``can_send_request`` for it); every other POST, and every POST of a
-  client that accepts only ``application/json``, is answered as JSON as before. The
+  ``tools/call`` POST from a client that accepts ``text/event-stream`` is answered as SSE
+  when the call can use it: it carries a progress token, or its session declared
+  sampling, elicitation or roots at ``initialize``, or called ``logging/setLevel``
+  (progress, log messages and server requests of that call ride it, and the SDK reports
+  ``can_send_request`` for it). Every other POST, and every POST of a client that accepts
+  only ``application/json``, is answered as JSON as before: plain tool calls keep the
+  single JSON response. The checks are byte searches on the body the SDK reads anyway;
+  a false positive only costs an SSE frame. The
   session's message router runs outside any request and sees "not JSON", so it routes
   request-related messages to their request stream; the gateway sends such messages only
   for SSE requests (``CallRelay`` checks ``ClientLink.streams``), so a JSON request's
@@ -61,8 +65,14 @@ def client_accepts_sse() -> bool:
     return _ACCEPTS_SSE.get()
 
 
+_TAKES_REQUESTS = (b'"sampling"', b'"elicitation"', b'"roots"')
+
+
 class RequestModeTransport(StreamableHTTPServerTransport):
     """The SDK's 2025 Streamable HTTP transport with the JSON/SSE choice made per POST (module docstring)."""
+
+    _session_streams = False
+    """The session's client takes server requests (declared at initialize) or asked for log messages."""
 
     @property
     def is_json_response_enabled(self) -> bool:
@@ -75,7 +85,10 @@ class RequestModeTransport(StreamableHTTPServerTransport):
 
     async def _handle_post_request(self, scope: Scope, request: Request, receive: Receive, send: Send) -> None:
         body = await request.body()  # cached on `request`: the SDK reads the same bytes again
-        token = _REQUEST_SSE.set(accepts_sse(scope) and b'"tools/call"' in body)
+        if b'"logging/setLevel"' in body or (b'"initialize"' in body and any(c in body for c in _TAKES_REQUESTS)):
+            self._session_streams = True
+        streams = self._session_streams or b'"progressToken"' in body
+        token = _REQUEST_SSE.set(streams and b'"tools/call"' in body and accepts_sse(scope))
         try:
             await super()._handle_post_request(scope, request, receive, send)
         finally:

@@ -361,7 +361,7 @@ async def test_cancellation_reaches_the_upstream_and_is_audited(
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.call_tool, f"{server}__wait_for_cancel", {"tag": tag})
             await until(lambda: upstreams.seen(f"started {tag}"), "the call to reach the upstream")
-        tg.cancel_scope.cancel()
+            tg.cancel_scope.cancel()
         await until(lambda: upstreams.seen(f"cancelled {tag}"), "the upstream to see the cancellation")
 
     def outcome() -> Any:

@@ -389,3 +389,24 @@ async def test_a_task_only_tool_is_refused_with_a_jsonrpc_error(gw: Gateway, mod
         with pytest.raises(MCPError) as refused:
             await client.call_tool("old__needs_task", {})
     assert "task-augmented execution" in refused.value.message
+
+
+# ---- the sealed requestState (unit) --------------------------------------------------------------
+
+
+def test_a_sealed_state_opens_only_for_its_identity_and_tool_before_it_expires() -> None:
+    from gateway.relay import StaleState, open_state, seal_state
+
+    secret = b"k" * 32
+    state = seal_state(secret, "agent-a", "relay__ask_model", "upstream-state", now=1000.0)
+    assert open_state(secret, "agent-a", "relay__ask_model", state, now=1001.0) == "upstream-state"
+    for identity, tool, key, now in [
+        ("agent-b", "relay__ask_model", secret, 1001.0),  # another identity
+        ("agent-a", "relay__ask_user", secret, 1001.0),  # another tool
+        ("agent-a", "relay__ask_model", b"x" * 32, 1001.0),  # another gateway (or a restart)
+        ("agent-a", "relay__ask_model", secret, 1000.0 + 601),  # expired
+    ]:
+        with pytest.raises(StaleState):
+            open_state(key, identity, tool, state, now=now)
+    with pytest.raises(StaleState):
+        open_state(secret, "agent-a", "relay__ask_model", "warden-relay.not-base64!.00", now=1001.0)

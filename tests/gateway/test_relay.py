@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import httpx2
 import mcp_types as types
 import pytest
@@ -410,3 +411,60 @@ def test_a_sealed_state_opens_only_for_its_identity_and_tool_before_it_expires()
             open_state(key, identity, tool, state, now=now)
     with pytest.raises(StaleState):
         open_state(secret, "agent-a", "relay__ask_model", "warden-relay.not-base64!.00", now=1001.0)
+
+
+# ---- JSON or SSE, per request (gateway/streaming.py) ---------------------------------------------
+
+
+def _raw_2025_session(gw: Gateway, accept: str, capabilities: dict[str, Any]) -> tuple[httpx.Client, dict[str, str]]:
+    http = httpx.Client(timeout=30)
+    base = {"Authorization": f"Bearer {gw.keys['agent-a']}", "Accept": accept, "Content-Type": "application/json"}
+    params = {
+        "protocolVersion": "2025-11-25",
+        "capabilities": capabilities,
+        "clientInfo": {"name": "raw", "version": "1"},
+    }
+    opened = http.post(
+        gw.mcp_url, headers=base, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    )
+    assert opened.status_code == 200, opened.text
+    headers = {**base, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+    http.post(gw.mcp_url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return http, headers
+
+
+def _call(gw: Gateway, http: httpx.Client, headers: dict[str, str], meta: dict[str, Any] | None) -> httpx.Response:
+    params: dict[str, Any] = {"name": "relay__progress", "arguments": {"steps": 2}}
+    if meta:
+        params["_meta"] = meta
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+    return http.post(gw.mcp_url, headers=headers, json=body)
+
+
+@pytest.mark.parametrize(
+    ("accept", "capabilities", "meta", "sse"),
+    [
+        ("application/json", {}, {"progressToken": "p1"}, False),  # a JSON-only client keeps JSON, call still works
+        ("application/json, text/event-stream", {}, None, False),  # a plain call: one JSON response
+        ("application/json, text/event-stream", {}, {"progressToken": "p1"}, True),  # progress streams
+        ("application/json, text/event-stream", {"sampling": {}}, None, True),  # it may be asked to sample
+    ],
+)
+def test_a_2025_call_is_answered_as_sse_only_when_it_can_use_it(
+    gw: Gateway, accept: str, capabilities: dict[str, Any], meta: dict[str, Any] | None, sse: bool
+) -> None:
+    http, headers = _raw_2025_session(gw, accept, capabilities)
+    try:
+        answer = _call(gw, http, headers, meta)
+    finally:
+        http.close()
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/event-stream" if sse else "application/json")
+    frames = (
+        [json.loads(line[5:]) for line in answer.text.splitlines() if line.startswith("data:")]
+        if sse
+        else [answer.json()]
+    )
+    assert frames[-1]["result"]["content"][0]["text"] == "done"
+    progress = [f["params"]["progress"] for f in frames if f.get("method") == "notifications/progress"]
+    assert progress == ([1, 2] if sse and meta else [])

@@ -17,6 +17,7 @@ from rich.table import Table
 from gateway.cli.suggest import print_risk, suggest_command
 from gateway.config import Settings
 from gateway.policy import Explanation, Policy, PolicyError, Problem, check_against_catalog, explain, load_policy
+from gateway.policy.schema_check import lint_policy
 from gateway.policy.testing import Request, case_files, case_request, run_tests
 from gateway.types import Identity, ToolCall
 
@@ -80,10 +81,10 @@ def check(
     directory = directory or settings.policy_dir
     console = _console()
     policy = _load(console, directory)
-    problems: list[Problem] = []
+    problems: list[Problem] = lint_policy(policy)
     if catalog is not None:
-        problems = check_against_catalog(policy, _read_catalog(console, catalog), settings.tool_separator)
-        _print_problems(console, problems)
+        problems += check_against_catalog(policy, _read_catalog(console, catalog), settings.tool_separator)
+    _print_problems(console, problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors or (strict and problems):
         console.print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)", style="bold red")

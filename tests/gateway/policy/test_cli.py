@@ -213,7 +213,8 @@ def test_case_naming_two_requests_is_rejected_with_its_line(tmp_path: Path) -> N
     write(
         tmp_path / "tests",
         "t.yaml",
-        "cases:\n  - name: x\n    identity: bot\n    completion: {prompt: p, template: 't:x'}\n    expect: {effect: deny}\n",
+        "cases:\n  - name: x\n    identity: bot\n"
+        "    completion: {prompt: p, template: 't:x'}\n    expect: {effect: deny}\n",
     )
     code, out = invoke("test", "--dir", str(tmp_path))
     assert code == 1 and "either prompt, or server and template" in out

@@ -63,6 +63,19 @@ def _read_catalog(console: Console, path: Path) -> dict[str, Any]:
         raise typer.Exit(1) from None
 
 
+def _read_prompts(console: Console, path: Path) -> dict[str, list[str]] | None:
+    """Public prompt name -> argument names, from the catalog file's optional "prompts" (a prompts/list result)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data.get("result", data)
+        if "prompts" not in data:
+            return None
+        return {p["name"]: [a["name"] for a in p.get("arguments") or []] for p in data["prompts"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        console.print(f"{path}: its prompts are not a prompts/list result: {exc!r}", style="red", markup=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def check(
     directory: DirOption = None,
@@ -70,8 +83,9 @@ def check(
         Path | None,
         typer.Option(
             "--catalog",
-            help='JSON tools/list result {"tools": [{"name", "inputSchema"}]} with public names; '
-            "checks conditions against input schemas and reports globs matching no tool.",
+            help='JSON tools/list result {"tools": [{"name", "inputSchema"}]} with public names (and optionally '
+            '"prompts": [{"name", "arguments"}]); checks conditions against input schemas and prompt arguments, '
+            "and reports globs matching no tool, prompt or server.",
         ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on errors.")] = False,
@@ -83,7 +97,8 @@ def check(
     policy = _load(console, directory)
     problems: list[Problem] = lint_policy(policy)
     if catalog is not None:
-        problems += check_against_catalog(policy, _read_catalog(console, catalog), settings.tool_separator)
+        tools, prompts = _read_catalog(console, catalog), _read_prompts(console, catalog)
+        problems += check_against_catalog(policy, tools, settings.tool_separator, prompts)
     _print_problems(console, problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors or (strict and problems):

@@ -14,7 +14,7 @@ reads the policy; it never changes a decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gateway.policy.compiled import SERVER_REQUESTS, GlobSet, Grant, Policy, ResourceScope, Rule
@@ -76,13 +76,19 @@ def _sample(schema: Any, root: Mapping[str, Any], depth: int) -> Any:
 
 
 def check_against_catalog(
-    policy: Policy, catalog: Mapping[str, Mapping[str, Any]], separator: str = "__"
+    policy: Policy,
+    catalog: Mapping[str, Mapping[str, Any]],
+    separator: str = "__",
+    prompts: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Problem]:
-    """Problems with `policy` given `catalog` (public tool name -> inputSchema)."""
+    """Problems with `policy` given `catalog` (public tool name -> inputSchema) and, when known,
+    `prompts` (public prompt name -> its argument names, from a prompts/list result)."""
     problems: list[Problem] = []
     tools = sorted(catalog)
-    servers = sorted({t.partition(separator)[0] for t in tools if separator in t})
+    servers = sorted({t.partition(separator)[0] for t in [*tools, *(prompts or {})] if separator in t})
     problems += _other_kinds(policy, servers, separator)
+    if prompts is not None:
+        problems += _prompt_checks(policy, prompts)
     for rule in policy.rules:
         if rule.kind == "tool":
             problems += _tool_rule(rule, catalog, tools, separator)
@@ -127,10 +133,10 @@ def _tool_rule(rule: Rule, catalog: Mapping[str, Mapping[str, Any]], tools: list
     return problems
 
 
-def _unmatched(globs: GlobSet, tools: Iterable[str], what: str) -> list[Problem]:
+def _unmatched(globs: GlobSet, tools: Iterable[str], what: str, noun: str = "tool") -> list[Problem]:
     tools = list(tools)
     return [
-        Problem(where, f"{what}: {glob!r} matches no tool in the catalog", "warning")
+        Problem(where, f"{what}: {glob!r} matches no {noun} in the catalog", "warning")
         for glob, where in zip(globs.globs, globs.locations, strict=True)
         if not any(GlobSet.of([glob], [where]).matches(t) for t in tools)
     ]
@@ -153,6 +159,45 @@ def _other_kinds(policy: Policy, servers: list[str], separator: str) -> list[Pro
         if rule.condition is not None and rule.kind != "tool" and rule.kind != "prompt":
             problems += _sample_condition(rule)
     return problems
+
+
+def _prompt_checks(policy: Policy, prompts: Mapping[str, Sequence[str]]) -> list[Problem]:
+    """Prompt globs matching no prompt (warnings); prompt conditions run with every declared argument."""
+    names = sorted(prompts)
+    problems: list[Problem] = []
+    for grant in [*(e.grant for e in policy.identities.values()), *policy.roles.values()]:
+        problems += _unmatched(grant.prompts, names, f"prompt grant of {grant.kind} {grant.name!r}", "prompt")
+    for redaction in policy.redactions:
+        if redaction.kind == "prompt":
+            problems += _unmatched(redaction.tools, names, "prompt redaction", "prompt")
+    for rule in policy.rules:
+        if rule.kind != "prompt":
+            continue
+        matching = [n for n in names if rule.tools.matches(n)]
+        if not matching:
+            problems.append(Problem(rule.location, f"rule {rule.id!r} matches no prompt in the catalog", "warning"))
+        for name in matching if rule.condition is not None else []:
+            problems += _prompt_condition(rule, name, prompts[name])
+    return problems
+
+
+def _prompt_condition(rule: Rule, name: str, arguments: Sequence[str]) -> list[Problem]:
+    assert rule.condition is not None
+    variables = kind_activation(
+        "prompt",
+        {argument: "" for argument in arguments},
+        identity_name="sample-identity",
+        roles=[],
+        server=name,
+        name=name,
+        target=name,
+    )
+    try:
+        rule.condition.evaluate(variables)
+    except ConditionError as exc:
+        what = "references an argument not declared by" if isinstance(exc, MissingField) else "cannot be evaluated for"
+        return [Problem(rule.location, f"rule {rule.id!r}: condition {what} prompt {name} ({exc})")]
+    return []
 
 
 def _no_server(scopes: Iterable[ResourceScope], servers: list[str], what: str) -> list[Problem]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gateway.policy import Policy, check_against_catalog, load_policy
 from gateway.policy.schema_check import lint_policy, sample_arguments
-from tests.gateway.policy.conftest import CATALOG, SHIPPED
+from tests.gateway.policy.conftest import CATALOG, SHIPPED, write
+from tests.gateway.policy.test_cli import invoke
 
 
 def catalog() -> dict[str, Any]:
@@ -154,3 +156,39 @@ def test_lint_warns_about_uri_globs_granting_siblings(make_policy: MakePolicy) -
     assert len(messages) == 2, messages
     assert "URI glob 'file:///data*' also matches siblings such as 'file:///data-secret/'" in messages[0]
     assert messages[1].startswith("rule 'r': URI glob 'file:///srv/shared*/**'")
+
+
+def test_prompt_conditions_are_checked_against_declared_arguments(make_policy: MakePolicy) -> None:
+    policy = make_policy(
+        """
+identities:
+  bot:
+    prompts: ["git__review", "git__nothing*"]
+rules:
+  - {id: ok, effect: deny, prompts: [git__review], when: 'args.code.size() > 10'}
+  - {id: typo, effect: deny, prompts: [git__review], when: 'args.cdoe == ""'}
+  - {id: nowhere, effect: deny, prompts: [git__gone]}
+redact:
+  - {prompts: ["git__nope"], fields: [code]}
+"""
+    )
+    prompts = {"git__review": ["code", "style"], "git__summary": []}
+    problems = check_against_catalog(policy, catalog(), prompts=prompts)
+    errors = [p.message for p in problems if p.severity == "error"]
+    warnings = [p.message for p in problems if p.severity == "warning"]
+    assert errors == [
+        "rule 'typo': condition references an argument not declared by prompt git__review (no field 'cdoe')"
+    ]
+    assert "rule 'nowhere' matches no prompt in the catalog" in warnings
+    assert "prompt grant of identity 'bot': 'git__nothing*' matches no prompt in the catalog" in warnings
+    assert "prompt redaction: 'git__nope' matches no prompt in the catalog" in warnings
+
+
+def test_check_reads_prompts_from_the_catalog_file(tmp_path: Path) -> None:
+    write(tmp_path / "p", "p.yaml", "rules:\n  - {id: a, effect: deny, prompts: [time__p], when: 'args.zone == 1'}\n")
+    data = json.loads(CATALOG.read_text())
+    data["prompts"] = [{"name": "time__p", "arguments": [{"name": "tz"}]}]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(data))
+    code, out = invoke("check", "--dir", str(tmp_path / "p"), "--catalog", str(path))
+    assert code == 1 and "argument not declared by prompt time__p" in out

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import posixpath
+import random
+import re
+import urllib.parse
+
 import pytest
 
 from gateway.policy.uri import MAX_URI, UriGlobSet, check_uri_glob, normalise_uri, remove_dot_segments
@@ -59,6 +64,7 @@ def test_normal_form(uri: str, normal: str) -> None:
         "file:///data/%2",
         "file:///data/%252e%252e/etc/passwd",  # double encoding
         "file:///data/%252F",
+        "file:///data/%25%32%65%25%32%65/etc",  # double encoding made by decoding
         "urn:a/../b",  # dot segments in a path that is not absolute
         "mem:notes/./x",
         "file:///" + "a" * MAX_URI,
@@ -136,3 +142,56 @@ def test_dots_in_names_are_not_dot_segments() -> None:
     assert check_uri_glob("file:///data/.config/**") == "file:///data/.config/**"
     assert check_uri_glob("file:///data/a..b/*") == "file:///data/a..b/*"
     assert check_uri_glob("file:///data/x?y=../z") == "file:///data/x?y=../z"
+
+
+PIECES = [
+    "/",
+    ".",
+    "..",
+    "%2e",
+    "%2E",
+    "%2f",
+    "%5c",
+    "%25",
+    "%252e",
+    "%32",
+    "e",
+    "a",
+    "A",
+    "%41",
+    "?",
+    "#",
+    "\\",
+    "%",
+    "~",
+]
+
+
+def random_uris(count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    heads = ["file:///data/", "file:///data", "FILE:///data/", "file:///", "file://data/"]
+    return [rng.choice(heads) + "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 8))) for _ in range(count)]
+
+
+def test_normal_form_is_idempotent() -> None:
+    for uri in random_uris(5000):
+        normal = normalise_uri(uri)
+        assert normal is None or normalise_uri(normal) == normal, uri
+
+
+def test_a_granted_uri_stays_under_the_directory_for_a_decoding_server() -> None:
+    """What a server that percent-decodes once and resolves the path (like a filesystem) would open."""
+    grant = globs("file:///data/**")
+    granted = 0
+    for uri in random_uris(20000):
+        normal = normalise_uri(uri)
+        if normal is None or not grant.matches(normal):
+            continue
+        granted += 1
+        raw = re.split(r"[?#]", normal.removeprefix("file://"), maxsplit=1)[0]
+        once = urllib.parse.unquote(raw)
+        for path in (once, urllib.parse.unquote(once)):  # a server that (wrongly) decodes twice too
+            assert "\\" not in path, uri
+            resolved = posixpath.normpath(path)
+            assert resolved == "/data" or resolved.startswith("/data/"), (uri, normal, resolved)
+    assert granted > 1000  # the property was exercised

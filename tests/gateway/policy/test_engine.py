@@ -529,3 +529,19 @@ def test_decide_is_pure_for_every_kind(make_policy: MakePolicy) -> None:
     ]
     first = [decide(policy, r, agent) for r in requests]
     assert [decide(policy, r, agent) for r in reversed(requests)] == list(reversed(first))
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ToolCall("fs", "", "sampling/createMessage", {}, "c", kind="sampling"),  # no server
+        ToolCall("x", "", "file:///data/a", {"uri": "file:///data/a"}, "c", kind="resource"),
+        ToolCall("", "fs", "", {}, "c", kind="prompt"),
+        ToolCall("fs__read_file", "fs", "read_file", {}, "c", kind="bogus"),  # type: ignore[arg-type]
+    ],
+)
+def test_malformed_requests_fail_closed(make_policy: MakePolicy, request_: ToolCall) -> None:
+    opened = "rules:\n  - {id: open-all, effect: allow, sampling: ['*']}\n"  # would open any server's sampling
+    policy = make_policy(KINDS.replace("rules:\n", opened, 1))
+    assert decide(policy, request_, who(policy, "agent")).rule_ids == ("default-deny",)
+    assert explain(policy, request_, who(policy, "agent")).decision.effect == "deny"

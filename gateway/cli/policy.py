@@ -154,7 +154,10 @@ def _request(console: Console, fields: dict[str, Any], arguments: dict[str, Any]
     if complete is not None:
         given["completion"] = {"server": server, "template": complete} if server else {"prompt": complete}
     if "resource" in given:
-        given["resource"] = {"server": server or "", "uri": given["resource"]}
+        if not server:
+            console.print("--resource needs --server (resource grants are per server)", style="red")
+            raise typer.Exit(1)
+        given["resource"] = {"server": server, "uri": given["resource"]}
     params = arguments if any(k in given for k in ("sampling", "elicitation", "roots")) else {}
     try:
         return Request.model_validate({**given, "arguments": {} if params else arguments, "params": params})

@@ -201,6 +201,11 @@ def test_explain_needs_exactly_one_request(options: list[str]) -> None:
     assert code == 1 and "exactly one of --tool" in out
 
 
+def test_explain_a_resource_needs_its_server() -> None:
+    code, out = invoke("explain", "-i", "x", "--resource", "file:///srv/shared/a", "--dir", str(EXAMPLE))
+    assert code == 1 and "--resource needs --server" in out
+
+
 def test_case_naming_two_requests_is_rejected_with_its_line(tmp_path: Path) -> None:
     write(tmp_path, "p.yaml", "identities:\n  bot: {}\n")
     case = write(

@@ -17,6 +17,7 @@ from rich.table import Table
 from gateway.cli.suggest import print_risk, suggest_command
 from gateway.config import Settings
 from gateway.policy import Explanation, Policy, PolicyError, Problem, check_against_catalog, explain, load_policy
+from gateway.policy.schema_check import lint_policy
 from gateway.policy.testing import Request, case_files, case_request, run_tests
 from gateway.types import Identity, ToolCall
 
@@ -62,6 +63,19 @@ def _read_catalog(console: Console, path: Path) -> dict[str, Any]:
         raise typer.Exit(1) from None
 
 
+def _read_prompts(console: Console, path: Path) -> dict[str, list[str]] | None:
+    """Public prompt name -> argument names, from the catalog file's optional "prompts" (a prompts/list result)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data.get("result", data)
+        if "prompts" not in data:
+            return None
+        return {p["name"]: [a["name"] for a in p.get("arguments") or []] for p in data["prompts"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        console.print(f"{path}: its prompts are not a prompts/list result: {exc!r}", style="red", markup=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def check(
     directory: DirOption = None,
@@ -69,8 +83,9 @@ def check(
         Path | None,
         typer.Option(
             "--catalog",
-            help='JSON tools/list result {"tools": [{"name", "inputSchema"}]} with public names; '
-            "checks conditions against input schemas and reports globs matching no tool.",
+            help='JSON tools/list result {"tools": [{"name", "inputSchema"}]} with public names (and optionally '
+            '"prompts": [{"name", "arguments"}]); checks conditions against input schemas and prompt arguments, '
+            "and reports globs matching no tool, prompt or server.",
         ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on errors.")] = False,
@@ -80,10 +95,11 @@ def check(
     directory = directory or settings.policy_dir
     console = _console()
     policy = _load(console, directory)
-    problems: list[Problem] = []
+    problems: list[Problem] = lint_policy(policy)
     if catalog is not None:
-        problems = check_against_catalog(policy, _read_catalog(console, catalog), settings.tool_separator)
-        _print_problems(console, problems)
+        tools, prompts = _read_catalog(console, catalog), _read_prompts(console, catalog)
+        problems += check_against_catalog(policy, tools, settings.tool_separator, prompts)
+    _print_problems(console, problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors or (strict and problems):
         console.print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)", style="bold red")
@@ -138,7 +154,10 @@ def _request(console: Console, fields: dict[str, Any], arguments: dict[str, Any]
     if complete is not None:
         given["completion"] = {"server": server, "template": complete} if server else {"prompt": complete}
     if "resource" in given:
-        given["resource"] = {"server": server or "", "uri": given["resource"]}
+        if not server:
+            console.print("--resource needs --server (resource grants are per server)", style="red")
+            raise typer.Exit(1)
+        given["resource"] = {"server": server, "uri": given["resource"]}
     params = arguments if any(k in given for k in ("sampling", "elicitation", "roots")) else {}
     try:
         return Request.model_validate({**given, "arguments": {} if params else arguments, "params": params})

@@ -3,13 +3,12 @@
 Owns the format of ``<policy dir>/tests/*.yaml`` and running it. Each case names an
 identity, exactly one request (a public tool name ``tool``; ``resource: {server, uri}``;
 ``prompt``; ``completion: {prompt}`` or ``completion: {server, template}``; ``sampling``,
-``elicitation`` or ``roots`` naming a server), arguments (``params`` for server requests) and the
-expected effect (and optionally the
-rule id that must be among the decision's rule ids, the approver roles, and the
-argument paths redacted for the tool). A case
-with ``repeat: N`` makes N identical calls at one instant through a fresh
-`RateLimiter`, and ``expect`` applies to the last, which is how rate limits are
-tested. Calls go through `decide()` then `RateLimiter.check()`, as in the gateway.
+``elicitation`` or ``roots`` naming a server), arguments (``params`` for server requests) and
+the expected effect (and optionally the rule id that must be among the decision's rule ids,
+the approver roles, and the argument paths redacted for the request). A case with
+``repeat: N`` makes N identical calls at one instant through a fresh `RateLimiter`, and
+``expect`` applies to the last, which is how rate limits are tested. Calls go through
+`decide()` then `RateLimiter.check()` (not for server requests), as in the gateway.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.policy.compiled import Policy
+from gateway.policy.compiled import SERVER_REQUESTS, Policy
 from gateway.policy.engine import decide
 from gateway.policy.load import PATTERNS, validate
 from gateway.policy.problems import Location, PolicyError, Problem
@@ -181,7 +180,7 @@ def run_case(policy: Policy, case: Case, location: Location, separator: str = "_
     for i in range(case.repeat):
         call = case_request(case, separator, call_id=f"policy-test-{i}")
         decision = decide(policy, call, identity)
-        if decision.effect != "deny" and call.kind == "tool":
+        if decision.effect != "deny" and call.kind not in SERVER_REQUESTS:  # as the gateway pipeline does
             decision = limiter.check(policy, identity, call, now=0.0, decision=decision) or decision
     call = case_request(case, separator)
     redacted = tuple(sorted(policy.redact_fields(call.name, call.kind)))

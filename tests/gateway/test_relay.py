@@ -468,3 +468,31 @@ def test_a_2025_call_is_answered_as_sse_only_when_it_can_use_it(
     assert frames[-1]["result"]["content"][0]["text"] == "done"
     progress = [f["params"]["progress"] for f in frames if f.get("method") == "notifications/progress"]
     assert progress == ([1, 2] if sse and meta else [])
+
+
+# ---- through a stdio bridge (mcp-proxy 0.13, PyPI) -----------------------------------------------
+
+
+async def test_progress_reaches_a_stdio_client_through_mcp_proxy(gw: Gateway) -> None:
+    """The README's bridge forwards the client's progress token; the gateway's progress comes back.
+
+    (Cancellation cannot cross this bridge: mcp-proxy 0.13 on mcp 1.30 neither forwards
+    `notifications/cancelled` nor closes its POST, so the gateway never learns of it.)"""
+    from mcp.client.stdio import StdioServerParameters
+
+    bridge = Path(os.environ.get("WARDEN_TEST_BRIDGE", REPO / ".venv-bridge/bin/mcp-proxy"))
+    assert bridge.exists(), f"{bridge} missing: `make setup` installs mcp-proxy into .venv-bridge"
+    params = StdioServerParameters(
+        command=str(bridge),
+        args=["--transport", "streamablehttp", gw.mcp_url],
+        env={"API_ACCESS_TOKEN": gw.keys["agent-a"]},
+    )
+    got: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        got.append(progress)
+
+    async with Client(params, mode="legacy", cache=None) as client:
+        result = await client.call_tool("relay__progress", {"steps": 3}, progress_callback=on_progress)
+    assert text_of(result) == "done"
+    assert got == [1, 2, 3]

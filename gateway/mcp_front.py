@@ -14,8 +14,9 @@ THIS client (``_FrontLink``): progress under the client's token, log messages at
 it chose (2025: ``logging/setLevel``, kept per client session in ``LogLevels``; 2026-07-28:
 the ``_meta`` opt-in), server requests on its SSE response (2025) or in an input-required
 result (2026-07-28). Responses are JSON or SSE per request (``gateway.streaming``). A tool
-whose ``execution.taskSupport`` is ``required`` is refused with a JSON-RPC error (tasks are
-not supported); ``tasks/*`` methods are unknown methods (-32601).
+whose ``execution.taskSupport`` is ``required`` is decided and audited like any call, then
+refused with a JSON-RPC error instead of being forwarded (tasks are not supported; the
+proxy raises ``JsonRpcRefusal``); ``tasks/*`` methods are unknown methods (-32601).
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
-from gateway import answers
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.config import Settings
-from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
+from gateway.proxy import APPROVAL_INPUT_KEY, JsonRpcRefusal, Proxy
 from gateway.relay import STATE_PREFIX, CallRelay, from_client_responses
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
 from gateway.streaming import client_accepts_sse, mark_request, unmark
@@ -183,16 +183,17 @@ def build_mcp_server(proxy: Proxy, version: str, log_levels: LogLevels | None = 
     ) -> types.CallToolResult | types.InputRequiredResult:
         ref = (params.meta or {}).get(REQUEST_REF_META_KEY)
         caller = _caller(ctx)
-        if proxy.requires_task(params.name, caller.name):
-            raise MCPError(types.INVALID_REQUEST, answers.task_required(params.name))
-        return await proxy.call(
-            caller,
-            params.name,
-            params.arguments or {},
-            request_ref=str(ref) if ref is not None else None,
-            client=_client_features(ctx, params),
-            relay=_relay(ctx, params, levels, caller.name),
-        )
+        try:
+            return await proxy.call(
+                caller,
+                params.name,
+                params.arguments or {},
+                request_ref=str(ref) if ref is not None else None,
+                client=_client_features(ctx, params),
+                relay=_relay(ctx, params, levels, caller.name),
+            )
+        except JsonRpcRefusal as refusal:
+            raise MCPError(refusal.code, refusal.message) from None
 
     async def on_set_logging_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
         session_id = _session_id(ctx)

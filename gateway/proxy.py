@@ -78,6 +78,16 @@ from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, Upstre
 
 logger = logging.getLogger(__name__)
 
+
+class JsonRpcRefusal(Exception):
+    """A call answered with a JSON-RPC error instead of a result, after its ending was audited."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 APPROVAL_INPUT_KEY = "approval"
 """Key of the approval's URL elicitation in an input-required result (and of the client's answer)."""
 
@@ -164,12 +174,6 @@ class Proxy:
         entry = self._visible(public_name, identity_name) if identity_name is not None else None
         return entry.tool.input_schema if entry is not None else None
 
-    def requires_task(self, public_name: str, identity_name: str) -> bool:
-        """A tool ``identity_name`` may see declares ``execution.taskSupport: required`` (unsupported: refused)."""
-        entry = self._visible(public_name, identity_name)
-        execution = entry.tool.execution if entry is not None else None
-        return execution is not None and execution.task_support == "required"
-
     def _visible(self, public_name: str, identity_name: str) -> CatalogEntry | None:
         entry = self.pool.entry(public_name)
         if entry is None or not self.pins.admits(entry):
@@ -201,6 +205,8 @@ class Proxy:
                 except StaleState:
                     return answers.stale_input_state(public_name)
             return await self._call(caller, public_name, arguments, request_ref, client, relay=relay)
+        except JsonRpcRefusal:
+            raise
         except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
             logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
             return self._fail_closed("internal", "the gateway could not complete the call")
@@ -331,6 +337,10 @@ class Proxy:
     async def _forward(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
         """Send a call whose decision is committed upstream; record its outcome; answer."""
         call = ctx.call
+        execution = ctx.entry.tool.execution
+        if execution is not None and execution.task_support == "required":
+            await self._finish(ctx, "denied", error="execution.taskSupport required: tasks are not supported")
+            raise JsonRpcRefusal(types.INVALID_REQUEST, answers.task_required(call.name))
         relay = ctx.relay
         if relay is not None:
             relay.gate = self.guard.bind(ctx.identity.name, call.call_id, ctx.event.request_ref)

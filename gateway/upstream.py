@@ -28,8 +28,9 @@ it belongs to. Which call that is:
   identity's session.
 
 Tasks (``execution.taskSupport: "required"`` tools, ``tasks/*``) are not supported: the
-Client declares no tasks capability, and ``mcp_front`` refuses such a call with a
-JSON-RPC error before it is forwarded.
+Client declares no tasks capability, and the proxy refuses such a call (audited) with a
+JSON-RPC error before it is forwarded. 2026-07-28 has no tasks: its tool listings carry no
+``execution``.
 
 Never: forwards anything from the agent's HTTP request (headers, credentials) upstream.
 Headers for HTTP upstreams come only from the gateway's own environment, named in the

@@ -390,6 +390,8 @@ async def test_a_task_only_tool_is_refused_with_a_jsonrpc_error(gw: Gateway, mod
         with pytest.raises(MCPError) as refused:
             await client.call_tool("old__needs_task", {})
     assert "task-augmented execution" in refused.value.message
+    row = audit(gw, "tool = 'needs_task' AND identity = 'agent-a'")[-1]  # decided and audited like any call
+    assert (row["phase"], row["effect"], row["outcome"]) == ("outcome", "allow", "denied")
 
 
 # ---- the sealed requestState (unit) --------------------------------------------------------------

@@ -475,15 +475,20 @@ def test_a_2025_call_is_answered_as_sse_only_when_it_can_use_it(
 # ---- through a stdio bridge (mcp-proxy 0.13, PyPI) -----------------------------------------------
 
 
-async def test_progress_reaches_a_stdio_client_through_mcp_proxy(gw: Gateway) -> None:
+@pytest.fixture
+def bridge() -> Path:
+    path = Path(os.environ.get("WARDEN_TEST_BRIDGE", REPO / ".venv-bridge/bin/mcp-proxy"))
+    assert path.exists(), f"{path} missing: `make setup` installs mcp-proxy into .venv-bridge"
+    return path
+
+
+async def test_progress_reaches_a_stdio_client_through_mcp_proxy(gw: Gateway, bridge: Path) -> None:
     """The README's bridge forwards the client's progress token; the gateway's progress comes back.
 
     (Cancellation cannot cross this bridge: mcp-proxy 0.13 on mcp 1.30 neither forwards
     `notifications/cancelled` nor closes its POST, so the gateway never learns of it.)"""
     from mcp.client.stdio import StdioServerParameters
 
-    bridge = Path(os.environ.get("WARDEN_TEST_BRIDGE", REPO / ".venv-bridge/bin/mcp-proxy"))
-    assert bridge.exists(), f"{bridge} missing: `make setup` installs mcp-proxy into .venv-bridge"
     params = StdioServerParameters(
         command=str(bridge),
         args=["--transport", "streamablehttp", gw.mcp_url],

@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, JsonRpcRefusal, Proxy
-from gateway.relay import STATE_PREFIX, CallRelay, from_client_responses
+from gateway.relay import LOG_LEVELS, STATE_PREFIX, CallRelay, from_client_responses
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
 from gateway.streaming import client_accepts_sse, mark_request, unmark
 from gateway.types import Caller, ClientFeatures
@@ -153,14 +153,14 @@ def _relay(ctx: Any, params: types.CallToolRequestParams, levels: LogLevels, ide
     meta = params.meta or {}
     if link.modern:
         requested = meta.get(types.LOG_LEVEL_META_KEY)
-        level = requested if isinstance(requested, str) else None
+        level = requested if requested in LOG_LEVELS else None  # only a known level is forwarded upstream
     else:
         level = levels.get(identity, _session_id(ctx))
     state = params.request_state
     return CallRelay(
         link=link,
         progress_token=meta.get("progress_token"),
-        log_level=level,  # type: ignore[arg-type]
+        log_level=level,
         modern=link.modern,
         input_responses=from_client_responses(params.input_responses),
         returned_state=state if state is not None and state.startswith(STATE_PREFIX) else None,

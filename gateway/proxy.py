@@ -348,7 +348,7 @@ class Proxy:
         outcome: Outcome
         error = ""
         try:
-            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s, relay)
+            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s, relay=relay)
             outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)

@@ -380,9 +380,16 @@ class Upstream:
             await relay.log(params)
 
     async def call(
-        self, tool: str, arguments: Mapping[str, Any], timeout_s: float, relay: CallRelay | None = None
+        self,
+        tool: str,
+        arguments: Mapping[str, Any],
+        timeout_s: float,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        relay: CallRelay | None = None,
     ) -> types.CallToolResult | types.InputRequiredResult:
-        """Forward one tools/call; ``relay`` carries where this call's progress, logs and server requests go.
+        """Forward one tools/call with ``meta`` as its ``_meta``; ``relay`` carries where this call's
+        progress, logs and server requests go.
 
         An input-required result is returned only to a relay of a 2026-07-28 client (which
         answers it); every other caller gets a CallToolResult or an Upstream* error.
@@ -396,7 +403,7 @@ class Upstream:
         token = _CALL_RELAY.set(relay)
         try:
             with anyio.fail_after(timeout_s):
-                result = await _send(client, tool, dict(arguments), relay)
+                result = await _send(client, tool, dict(arguments), relay, dict(meta) if meta else {})
         except TimeoutError as exc:
             raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
@@ -415,15 +422,15 @@ class Upstream:
 
 
 async def _send(
-    client: Client, tool: str, arguments: dict[str, Any], relay: CallRelay | None
+    client: Client, tool: str, arguments: dict[str, Any], relay: CallRelay | None, extra: dict[str, Any]
 ) -> types.CallToolResult | types.InputRequiredResult | types.Result:
     """The SDK call for one forwarded tools/call: plain, or carrying this call's relay."""
     if relay is None:
-        return await client.call_tool(tool, arguments)
+        return await client.call_tool(tool, arguments, meta=cast(types.RequestParamsMeta, extra) if extra else None)
     progress = relay.progress if relay.wants_progress else None
-    meta: types.RequestParamsMeta | None = None
     if relay.log_level is not None and relay.link.streams and client.protocol_version in MODERN_PROTOCOL_VERSIONS:
-        meta = cast(types.RequestParamsMeta, {types.LOG_LEVEL_META_KEY: relay.log_level})
+        extra[types.LOG_LEVEL_META_KEY] = relay.log_level
+    meta = cast(types.RequestParamsMeta, extra) if extra else None
     if not relay.modern:
         return await client.call_tool(tool, arguments, progress_callback=progress, meta=meta)
     # A 2026-07-28 client answers the upstream's input requests itself (the proxy relays them).

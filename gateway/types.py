@@ -29,6 +29,9 @@ Outcome = Literal[
 
 Phase = Literal["decision", "outcome"]
 
+RequestKind = Literal["tool", "resource", "prompt", "completion", "sampling", "elicitation", "roots"]
+"""What a ``ToolCall`` asks for: a tool call, a resource read, a prompt get, a completion, or a server request."""
+
 ScopeMatch = Literal["exact", "tool"]
 """What an approval covers: the one call (tool + arguments), or the tool with any arguments the rule matches."""
 
@@ -64,6 +67,8 @@ class ToolCall:
     call_id: str
     definition_hash: str = ""
     """``definition_hash`` of the tool definition the call was made against (approvals bind it)."""
+    kind: RequestKind = "tool"
+    """What is asked for; for a resource read ``name`` is the public URI and ``tool`` the upstream URI."""
 
     @property
     def args_hash(self) -> str:
@@ -136,6 +141,10 @@ class AuditEvent:
     """Record version: 1 hashed every field but `risk`; 2 hashes `risk` too (audit/chain.py)."""
     risk: str = ""
     """Risk classes of the called tool, comma-joined, most severe first (`gateway.risk`); "" if none."""
+    content_bytes: int | None = None
+    """Size of what came back (resource contents, prompt messages, completion values), never the contents."""
+    content_sha256: str = ""
+    """sha256 of what came back (see ``content_bytes``); hashed from record version 3."""
 
 
 def canonical_json(value: Any) -> str:

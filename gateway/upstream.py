@@ -3,7 +3,12 @@
 Owns: the upstreams file format, one long-lived, supervised MCP client session per
 upstream (a crashed stdio process or an unreachable URL is reconnected with capped
 exponential backoff), the aggregated catalog of namespaced tools, and forwarding a
-`tools/call` with a timeout.
+`tools/call` (or, through ``send``, any other request: resources/read, prompts/get,
+completion/complete) with a timeout. Each upstream's resources, templates and prompts
+(``gateway.listings``) are listed with its tools, and again at once when it notifies that
+a list changed; its ``notifications/resources/updated`` go to ``on_resource_updated``
+(``gateway.subscriptions`` relays them to the subscribed clients only). The URIs it is
+subscribed to upstream are subscribed again after every reconnect.
 
 The catalog: each upstream's tools are listed on connect and again by every idle-time
 probe; each listed tool gets a ``definition_hash`` (sha256 over its name, title, description,
@@ -27,10 +32,11 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import anyio
 import httpx2
@@ -40,8 +46,10 @@ from anyio.abc import TaskGroup
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.listings import Offerings, list_offerings
 from gateway.types import canonical_json
 
 logger = logging.getLogger(__name__)
@@ -61,6 +69,14 @@ class UpstreamUnavailable(RuntimeError):
 
 class UpstreamTimeout(RuntimeError):
     """The upstream did not answer within the call timeout."""
+
+
+class UpstreamRefused(RuntimeError):
+    """The upstream answered the request with a JSON-RPC error (``code``); the text is the upstream's."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class UpstreamSpec(BaseModel):
@@ -151,6 +167,14 @@ def definition_hash(tool: types.Tool) -> str:
 CatalogHook = Callable[["Upstream"], Awaitable[None]]
 """Awaited after every listing of an upstream's tools (tool pinning reviews them)."""
 
+UpdatedHook = Callable[["Upstream", str], Awaitable[None]]
+"""Awaited with the upstream's own URI when it says a subscribed resource changed."""
+
+ListChangedHook = Callable[["Upstream", str], Awaitable[None]]
+"""Awaited with ``resources`` or ``prompts`` after a relisting that changed that list."""
+
+T = TypeVar("T")
+
 
 @dataclass
 class Upstream:
@@ -169,11 +193,18 @@ class Upstream:
     catalog_version: int = 0
     """Bumped whenever a listing changed any definition (added, removed or edited tools)."""
     on_catalog: CatalogHook | None = None
+    offerings: Offerings = field(default_factory=Offerings)
+    """Its resources, templates and prompts, as last listed (``gateway.listings``)."""
+    on_resource_updated: UpdatedHook | None = None
+    on_list_changed: ListChangedHook | None = None
+    subscribed: set[str] = field(default_factory=set)
+    """Upstream URIs the gateway is subscribed to on this upstream (subscribed again on reconnect)."""
     last_error: str = ""
     restarts: int = 0
     _client: Client | None = None
     _broken: anyio.Event = field(default_factory=anyio.Event)
     _ready: anyio.Event = field(default_factory=anyio.Event)
+    _relist: anyio.Event = field(default_factory=anyio.Event)
 
     @property
     def name(self) -> str:
@@ -235,6 +266,7 @@ class Upstream:
     async def _serve_once(self) -> None:
         self.state = "connecting"
         self._broken = anyio.Event()
+        self._relist = anyio.Event()
         target, http = self._target()
         # One scope around the whole session (task groups inside must nest in it); its deadline
         # bounds connecting and listing, and is lifted once the upstream is ready.
@@ -242,9 +274,13 @@ class Upstream:
             async with contextlib.AsyncExitStack() as stack:
                 if http is not None:
                     await stack.enter_async_context(http)
-                client = await stack.enter_async_context(Client(target, mode="auto", cache=None))
+                client = await stack.enter_async_context(
+                    Client(target, mode="auto", cache=None, message_handler=self._on_message)
+                )
                 listed = await _list_all_tools(client)
                 await self.refresh_catalog(listed)
+                await self._refresh_offerings(client)
+                await self._resubscribe(client)
                 scope.deadline = math.inf
                 self._client = client
                 self.state = "ready"
@@ -261,15 +297,47 @@ class Upstream:
         (tools/list, which also refreshes the catalog) failed or timed out."""
         while True:
             with anyio.move_on_after(self.probe_interval_s):
-                await self._broken.wait()
+                await self._relist.wait()
+            if self._broken.is_set():
                 return
+            self._relist = anyio.Event()
             try:
                 with anyio.fail_after(self.connect_timeout_s):
                     listed = await _list_all_tools(client)
+                    await self.refresh_catalog(listed)
+                    await self._refresh_offerings(client)
             except Exception as exc:  # boundary: any probe failure means reconnect
                 self.last_error = f"health probe failed: {_describe(exc)}"
                 return
-            await self.refresh_catalog(listed)
+
+    async def _refresh_offerings(self, client: Client) -> None:
+        """List resources, templates and prompts again; tell ``on_list_changed`` which lists changed."""
+        old, new = self.offerings, await list_offerings(client)
+        self.offerings = new
+        changed = []
+        if (old.resources, old.templates) != (new.resources, new.templates):
+            changed.append("resources")
+        if old.prompts != new.prompts:
+            changed.append("prompts")
+        for kind in changed:
+            if self.on_list_changed is None:
+                break
+            try:
+                await self.on_list_changed(self, kind)
+            except Exception:  # boundary: a failing relay must not drop the upstream
+                logger.exception("upstream %s: relaying a %s list change failed", self.name, kind)
+
+    async def _on_message(self, message: Any) -> None:
+        """Notifications of the upstream: list changes relist at once; resource updates are relayed."""
+        if isinstance(message, (types.ResourceListChangedNotification, types.PromptListChangedNotification)):
+            self._relist.set()
+        elif isinstance(message, types.ResourceUpdatedNotification) and self.on_resource_updated is not None:
+            uri = str(message.params.uri)
+            if uri in self.subscribed:  # an update the gateway did not ask for is dropped
+                try:
+                    await self.on_resource_updated(self, uri)
+                except Exception:  # boundary: a failing relay must not break the upstream session
+                    logger.exception("upstream %s: relaying an update of %s failed", self.name, uri)
 
     async def refresh_catalog(self, listed: list[types.Tool]) -> None:
         """Take a fresh listing as the catalog; bump ``catalog_version`` if any definition changed."""
@@ -290,6 +358,7 @@ class Upstream:
             self.last_error = reason
             self.state = "down"
             self._broken.set()
+            self._relist.set()
 
     async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
         client = self._client
@@ -309,6 +378,51 @@ class Upstream:
         if not isinstance(result, types.CallToolResult):
             raise UpstreamUnavailable(f"upstream {self.name!r} asked for input the gateway cannot relay")
         return result
+
+    async def send(self, request: Callable[[Client], Awaitable[T]], timeout_s: float) -> T:
+        """Send one request (resources/read, prompts/get, completion/complete, ...) with a timeout.
+
+        Raises UpstreamRefused when the upstream answers with a JSON-RPC error, UpstreamTimeout,
+        or UpstreamUnavailable (the connection is down or broke: it is torn down and reconnected).
+        """
+        client = self._client
+        if client is None or self.state != "ready":
+            detail = f": {self.last_error}" if self.last_error else ""
+            raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        try:
+            with anyio.fail_after(timeout_s):
+                return await request(client)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
+        except MCPError as exc:
+            raise UpstreamRefused(exc.error.code, exc.error.message) from exc
+        except Exception as exc:  # boundary: translate every client failure into one gateway error
+            reason = _describe(exc)
+            if _is_connection_failure(exc):
+                self.mark_broken(reason)
+            raise UpstreamUnavailable(f"upstream {self.name!r} failed: {reason}") from exc
+
+    async def subscribe(self, uri: str, timeout_s: float) -> None:
+        """Subscribe to the upstream's ``uri`` (where it takes 2025 subscriptions; else only remembered)."""
+        self.subscribed.add(uri)
+        if self.offerings.subscribe:
+            await self.send(lambda client: _subscribe(client, uri, True), timeout_s)
+
+    async def unsubscribe(self, uri: str, timeout_s: float) -> None:
+        self.subscribed.discard(uri)
+        if self.offerings.subscribe:
+            await self.send(lambda client: _subscribe(client, uri, False), timeout_s)
+
+    async def _resubscribe(self, client: Client) -> None:
+        if self.offerings.subscribe:
+            for uri in sorted(self.subscribed):
+                await _subscribe(client, uri, True)
+
+
+async def _subscribe(client: Client, uri: str, on: bool) -> types.EmptyResult:
+    with warnings.catch_warnings():  # resources/subscribe is the 2025 wire; deprecated only for 2026-07-28
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return await (client.subscribe_resource(uri) if on else client.unsubscribe_resource(uri))
 
 
 async def _list_all_tools(client: Client) -> list[types.Tool]:

@@ -53,7 +53,7 @@ def test_empty_and_null_sections_are_allowed(tmp_path: Path) -> None:
         ),
         ("rules:\n  - id: a\n    effect: deny\n    tools: ['x[ab']\n", 4, "unclosed '['"),
         ("rules:\n  - id: a\n    effect: deny\n    tools: []\n", 4, "at least 1 item"),
-        ("rules:\n  - id: a\n    effect: deny\n", 2, "missing required key rules[0].tools"),
+        ("rules:\n  - id: a\n    effect: deny\n", 2, "give exactly one target of tools, resources, prompts"),
         ("rules:\n  - id: default-deny\n    effect: deny\n    tools: [x]\n", 2, "reserved"),
         ("rate_limits:\n  - id: rl\n    tools: [x]\n    limit: 0\n    window_s: 60\n", 4, "greater than or equal to 1"),
         ("rate_limits:\n  - id: rl\n    tools: [x]\n    limit: 5\n    window_s: 0\n", 5, "greater than 0"),

@@ -15,6 +15,11 @@ import binascii
 from collections.abc import Sequence
 from typing import TypeVar
 
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from gateway import answers
+
 T = TypeVar("T")
 
 _TAG = "warden-page:"
@@ -46,3 +51,11 @@ def _offset(cursor: str) -> int:
     if number == text or not number.isdigit() or len(number) > 9:
         raise BadCursor("not a gateway cursor")
     return int(number)
+
+
+def paged(items: Sequence[T], cursor: str | None, size: int) -> tuple[list[T], str | None]:
+    """``page``, with a bad cursor answered as the JSON-RPC error INVALID_PARAMS."""
+    try:
+        return page(items, cursor, size)
+    except BadCursor:
+        raise MCPError(types.INVALID_PARAMS, answers.bad_cursor()) from None

@@ -362,6 +362,7 @@ class Proxy:
         try:
             if ctx.send is not None:
                 result, outcome, fields = await ctx.send(self.call_timeout_s)
+                error = str(fields.pop("error", ""))
             else:
                 assert ctx.entry is not None
                 upstream = ctx.entry.upstream

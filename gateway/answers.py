@@ -138,3 +138,7 @@ def upstream_failed(server: str) -> str:
 
 def bad_cursor() -> str:
     return "invalid cursor: pass the nextCursor of the previous page, or none for the first page."
+
+
+def too_many_subscriptions(limit: int) -> str:
+    return f"too many subscriptions: a session may hold {limit}; unsubscribe from some first."

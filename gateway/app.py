@@ -29,17 +29,21 @@ from gateway.config import Settings
 from gateway.console import install as install_console
 from gateway.db import create_db_engine, migrate
 from gateway.edge import BodyCap, HostOriginGuard, allowed_host_names
+from gateway.features import Front
 from gateway.identities import IdentityStore
 from gateway.mcp_front import build_mcp_server, build_session_manager, mcp_asgi
 from gateway.metrics import Metrics
 from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter
+from gateway.prompts import Prompts
 from gateway.proxy import Proxy
+from gateway.resources import Resources
 from gateway.routes import admin, health
 from gateway.routes import approvals as approval_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import tools as tool_routes
 from gateway.state import GatewayState
+from gateway.subscriptions import Subscriptions
 from gateway.upstream import UpstreamPool, load_upstreams
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,14 @@ def _webhook(settings: Settings) -> Webhook | None:
         return None
     secret = settings.approval_webhook_secret.get_secret_value() if settings.approval_webhook_secret else None
     return Webhook(settings.approval_webhook_url, secret, settings.approval_webhook_timeout_s)
+
+
+def _features(proxy: Proxy, settings: Settings) -> Front:
+    """Resources, prompts, completions and subscriptions over the proxy's pipeline and upstreams."""
+    resources = Resources(proxy, page_size=settings.list_page_size)
+    subscriptions = Subscriptions(resources, timeout_s=settings.upstream_call_timeout_s)
+    subscriptions.attach(proxy.pool)
+    return Front(resources, Prompts(proxy, resources, page_size=settings.list_page_size), subscriptions)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -124,7 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
             call_timeout_s=settings.upstream_call_timeout_s,
             approval_hold_s=settings.approval_hold_s,
         )
-        manager = build_session_manager(build_mcp_server(proxy, _version()), settings)
+        manager = build_session_manager(build_mcp_server(proxy, _version(), _features(proxy, settings)), settings)
         app.state.gateway = GatewayState(
             settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk, pins
         )

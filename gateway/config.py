@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     upstreams_file: Path = Field(Path("upstreams.yaml"), description="YAML file declaring upstream MCP servers.")
     tool_separator: str = Field("__", description="Joins server and tool into the public tool name.")
+    list_page_size: int = Field(
+        100, ge=1, le=10_000, description="Items per page of resources/list, resources/templates/list and prompts/list."
+    )
 
     # HTTP front
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")

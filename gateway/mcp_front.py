@@ -1,7 +1,9 @@
 """The MCP endpoint agents connect to: the official `mcp` SDK's low-level Server behind
 its Streamable HTTP session manager.
 
-Owns: translating MCP `tools/list` and `tools/call` into `Proxy` calls and back. Both
+Owns: translating MCP `tools/list` and `tools/call` into `Proxy` calls and back (the
+resource, prompt and completion methods are ``gateway.features``'s), and advertising
+``resources`` (subscribe, listChanged) and ``prompts`` (listChanged) on 2025 sessions. Both
 protocol eras are served by the SDK: 2026-07-28 single-exchange requests (stateless) and
 the 2025 initialize-handshake revisions (sessions bound to the identity that opened them).
 Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK with
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
-from mcp.server.lowlevel.server import Server
+from mcp.server.lowlevel.server import NotificationOptions, Server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -28,6 +30,9 @@ from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
 from gateway.types import Caller, ClientFeatures
+
+if TYPE_CHECKING:
+    from gateway.features import Front
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +56,7 @@ def _caller(ctx: Any) -> Caller:
     return Caller(name, key_prefix_from_scope(request.scope))
 
 
-def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFeatures:
+def _client_features(ctx: Any, params: Any) -> ClientFeatures:
     """Whether this client takes the approval link as a URL elicitation, and what it resumes.
 
     Only on 2026-07-28, where the elicitation rides in the input-required result; clients of
@@ -69,7 +74,17 @@ def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFea
     return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state)
 
 
-def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
+class _GatewayServer(Server[Any]):
+    """The SDK's Server, advertising list changes and subscriptions on 2025 sessions (the gateway relays them)."""
+
+    def create_initialization_options(self, notification_options: Any = None, *args: Any, **kwargs: Any) -> Any:
+        options = notification_options or NotificationOptions(prompts_changed=True, resources_changed=True)
+        return super().create_initialization_options(options, *args, **kwargs)
+
+
+def build_mcp_server(proxy: Proxy, version: str, front: Front | None = None) -> Server[Any]:
+    """The MCP server; ``front`` adds the resource, prompt and completion methods (gateway.features)."""
+
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         name = _identity(ctx)
         try:
@@ -90,13 +105,14 @@ def build_mcp_server(proxy: Proxy, version: str) -> Server[Any]:
             client=_client_features(ctx, params),
         )
 
-    return Server(
+    return _GatewayServer(
         "warden-gateway",
         version=version,
-        instructions="Warden gateway: tools of several MCP servers, filtered and checked by policy.",
+        instructions="Warden gateway: tools, resources and prompts of several MCP servers, checked by policy.",
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
         get_tool_input_schema=lambda name: proxy.input_schema(name, _REQUEST_IDENTITY.get()),
+        **(front.handlers() if front is not None else {}),
     )
 
 

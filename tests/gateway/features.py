@@ -27,6 +27,7 @@ roles:
     grants: ["everything__toggle-subscriber-updates"]
     resources:
       everything: ["demo://resource/dynamic/text/*"]
+      conf: ["test://template/{id}/data", "test://template/123/data"]  # the template, one expansion
   approver: {}
 rules:
   - id: approve-args-prompt

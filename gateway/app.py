@@ -141,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
                     tg.start_soon(policies.watch, name="policy-watch")
                 if not await pool.wait_ready(settings.upstream_connect_timeout_s):
                     logger.warning("not every upstream is ready yet; see /readyz")
+                pool.refuse_collisions()  # a public name two upstreams claim refuses the start (gateway/names.py)
                 yield
                 tg.cancel_scope.cancel()
         finally:

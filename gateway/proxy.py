@@ -213,7 +213,7 @@ class Proxy:
         entry: CatalogEntry | None,
     ) -> None:
         """Audit a call of a tool that does not exist, or whose definition is not accepted (pinning)."""
-        server, _, tool = public_name.partition(self.pool.separator)
+        server, tool = self.pool.split(public_name)
         rule, reason = ("tool-pin", "tool definition not accepted by an operator") if entry else ("unknown-tool", "")
         self.metrics.decisions.labels("deny").inc()
         self.metrics.outcomes.labels("denied").inc()

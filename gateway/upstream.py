@@ -42,6 +42,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway import names
 from gateway.types import canonical_json
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ class UpstreamSpec(BaseModel):
     url: str | None = Field(None, description="Streamable HTTP endpoint of an HTTP server.")
     headers_from_env: dict[str, str] = Field(
         default_factory=dict, description="HTTP headers to send: header name -> gateway env var holding the value."
+    )
+    prefix: bool = Field(
+        True,
+        description="Publish tools as <server><separator><tool>; false: under the upstream's own names "
+        "(a name another upstream also claims refuses the start; gateway/names.py).",
     )
 
     @field_validator("name")
@@ -371,6 +377,8 @@ class UpstreamPool:
             if separator in name:
                 raise UpstreamFileError(f"upstream name {name!r} must not contain the separator {separator!r}")
         self.separator = separator
+        self.unprefixed = frozenset(spec.name for spec in specs if not spec.prefix)
+        self._owner_cache: tuple[tuple[int, ...], dict[str, names.Claim]] | None = None
         env = dict(environ if environ is not None else os.environ)
         self.upstreams = {
             spec.name: Upstream(
@@ -401,35 +409,78 @@ class UpstreamPool:
             return True
         return False
 
+    # ---- public names: the one mapping (server, upstream tool) <-> public name (gateway/names.py) ----
+
     def public_name(self, server: str, tool: str) -> str:
-        return f"{server}{self.separator}{tool}"
+        """The name agents see for ``tool`` of ``server`` (prefixed unless mounted with ``prefix: false``)."""
+        return names.public_name(server, tool, prefixed=server not in self.unprefixed, separator=self.separator)
+
+    def resolve(self, public_name: str) -> tuple[str, str] | None:
+        """(server, upstream tool) serving a public name now; None when unknown or withheld (collision)."""
+        claim = self._owners().get(public_name)
+        return (claim.server, claim.tool) if claim is not None else None
+
+    def split(self, public_name: str) -> tuple[str, str]:
+        """(server, upstream tool) of any name, for the audit of unknown ones: resolved, else by the separator."""
+        return self.resolve(public_name) or names.split_offline(public_name, self.separator)
+
+    def collisions(self) -> list[str]:
+        """A message per public name more than one upstream claims (the start is refused on any)."""
+        return names.collisions(self._claims())
+
+    def refuse_collisions(self) -> None:
+        """Raise UpstreamFileError naming both claimants of any public name claimed twice."""
+        problems = self.collisions()
+        if problems:
+            raise UpstreamFileError(
+                f"tool name collision ({', '.join(sorted(self.unprefixed))} unprefixed): " + "; ".join(problems)
+            )
+
+    def _claims(self) -> dict[str, list[names.Claim]]:
+        listed = {upstream.name: list(upstream.tools) for upstream in self.upstreams.values()}
+        return names.claims(listed, self.unprefixed, self.separator)
+
+    def _owners(self) -> dict[str, names.Claim]:
+        """Public name -> who serves it; rebuilt when any catalog changes (names are part of definitions)."""
+        version = self.catalog_version
+        if self._owner_cache is None or self._owner_cache[0] != version:
+            owners: dict[str, names.Claim] = {}
+            for name, contenders in self._claims().items():
+                chosen = names.owner(contenders)
+                if chosen is not None:
+                    owners[name] = chosen
+                if len(contenders) > 1:
+                    logger.error("tool name collision: %s", names.collisions({name: contenders})[0])
+            self._owner_cache = (version, owners)
+        return self._owner_cache[1]
 
     def catalog(self) -> list[CatalogEntry]:
-        """Every tool of every ready upstream, namespaced. Down upstreams contribute nothing."""
-        return [
-            self._entry(upstream, tool)
-            for upstream in self.upstreams.values()
-            if upstream.state == "ready"
-            for tool in upstream.tools.values()
-        ]
+        """Every tool of every ready upstream, under its public name. Down upstreams contribute nothing."""
+        found = []
+        for public, claim in self._owners().items():
+            upstream = self.upstreams[claim.server]
+            tool = upstream.tools.get(claim.tool) if upstream.state == "ready" else None
+            if tool is not None:
+                found.append(self._entry(upstream, tool, public))
+        return found
 
     def entry(self, public_name: str) -> CatalogEntry | None:
         """The catalog entry of a public name, also while its upstream reconnects; None when unknown."""
-        server, sep, name = public_name.partition(self.separator)
-        upstream = self.upstreams.get(server)
-        tool = upstream.tools.get(name) if sep and upstream is not None else None
+        resolved = self.resolve(public_name)
+        upstream = self.upstreams[resolved[0]] if resolved is not None else None
+        tool = upstream.tools.get(resolved[1]) if upstream is not None and resolved is not None else None
         if upstream is None or tool is None:
             return None
-        return self._entry(upstream, tool)
+        return self._entry(upstream, tool, public_name)
 
     @property
     def catalog_version(self) -> tuple[int, ...]:
         """Changes whenever any upstream's definitions change."""
         return tuple(upstream.catalog_version for upstream in self.upstreams.values())
 
-    def _entry(self, upstream: Upstream, tool: types.Tool) -> CatalogEntry:
+    def _entry(self, upstream: Upstream, tool: types.Tool, public_name: str) -> CatalogEntry:
         digest = upstream.hashes.get(tool.name) or definition_hash(tool)
-        return CatalogEntry(self.public_name(upstream.name, tool.name), upstream, tool, digest)
+        return CatalogEntry(public_name, upstream, tool, digest)
 
     def statuses(self) -> list[UpstreamStatus]:
         return [upstream.status() for upstream in self.upstreams.values()]

@@ -98,3 +98,6 @@ def refusal_message(approval: Approval) -> str:
         f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
         "call again to ask for a new approval"
     )
+
+
+BAD_CURSOR = "invalid cursor: pass back the nextCursor of the previous page unchanged, or no cursor for the first page"

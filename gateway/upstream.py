@@ -40,6 +40,7 @@ from anyio.abc import TaskGroup
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway import names
@@ -179,6 +180,8 @@ class Upstream:
     restarts: int = 0
     _client: Client | None = None
     _broken: anyio.Event = field(default_factory=anyio.Event)
+    _wake: anyio.Event = field(default_factory=anyio.Event)
+    """Set by the upstream's notifications/tools/list_changed, and with ``_broken``: ``_watch`` acts now."""
     _ready: anyio.Event = field(default_factory=anyio.Event)
 
     @property
@@ -241,6 +244,7 @@ class Upstream:
     async def _serve_once(self) -> None:
         self.state = "connecting"
         self._broken = anyio.Event()
+        self._wake = anyio.Event()
         target, http = self._target()
         # One scope around the whole session (task groups inside must nest in it); its deadline
         # bounds connecting and listing, and is lifted once the upstream is ready.
@@ -248,7 +252,9 @@ class Upstream:
             async with contextlib.AsyncExitStack() as stack:
                 if http is not None:
                     await stack.enter_async_context(http)
-                client = await stack.enter_async_context(Client(target, mode="auto", cache=None))
+                client = await stack.enter_async_context(
+                    Client(target, mode="auto", cache=None, message_handler=self._on_message)
+                )
                 listed = await _list_all_tools(client)
                 await self.refresh_catalog(listed)
                 scope.deadline = math.inf
@@ -257,18 +263,46 @@ class Upstream:
                 self.last_error = ""
                 self._ready.set()
                 logger.info("upstream %s ready (%s, %d tools)", self.name, self.spec.transport, len(self.tools))
-                await self._watch(client)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._listen, client, name=f"upstream-listen:{self.name}")
+                    await self._watch(client)
+                    tg.cancel_scope.cancel()
                 raise UpstreamUnavailable(self.last_error or "connection lost")
         if scope.cancelled_caught:
             raise UpstreamUnavailable(f"could not connect within {self.connect_timeout_s:g}s")
 
+    async def _on_message(self, message: Any) -> None:
+        """Server notifications of a 2025-era upstream: list_changed refreshes the catalog now."""
+        if isinstance(message, types.ToolListChangedNotification):
+            self._wake.set()
+
+    async def _listen(self, client: Client) -> None:
+        """A 2026-07-28 upstream announces list changes on a ``subscriptions/listen`` stream only."""
+        tools = client.server_capabilities.tools
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS or tools is None or not tools.list_changed:
+            return
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    self._wake.set()
+        except Exception as exc:  # boundary: without the stream the idle-time probe still refreshes
+            logger.info(
+                "upstream %s: list_changed stream ended (%s); probing every %gs",
+                self.name,
+                _describe(exc),
+                self.probe_interval_s,
+            )
+
     async def _watch(self, client: Client) -> None:
         """Return when the connection is broken: a call saw it fail, or an idle-time probe
-        (tools/list, which also refreshes the catalog) failed or timed out."""
+        (tools/list, which also refreshes the catalog) failed or timed out. An upstream's
+        list_changed (either era) lists at once instead of waiting for the probe."""
         while True:
             with anyio.move_on_after(self.probe_interval_s):
-                await self._broken.wait()
+                await self._wake.wait()
+            if self._broken.is_set():
                 return
+            self._wake = anyio.Event()
             try:
                 with anyio.fail_after(self.connect_timeout_s):
                     listed = await _list_all_tools(client)
@@ -296,6 +330,7 @@ class Upstream:
             self.last_error = reason
             self.state = "down"
             self._broken.set()
+            self._wake.set()
 
     async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
         client = self._client
@@ -370,10 +405,10 @@ class UpstreamPool:
         probe_interval_s: float = 15.0,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        names = [spec.name for spec in specs]
-        if len(set(names)) != len(names):
-            raise UpstreamFileError(f"duplicate upstream names: {sorted(n for n in names if names.count(n) > 1)}")
-        for name in names:
+        servers = [spec.name for spec in specs]
+        if len(set(servers)) != len(servers):
+            raise UpstreamFileError(f"duplicate upstream names: {sorted(n for n in servers if servers.count(n) > 1)}")
+        for name in servers:
             if separator in name:
                 raise UpstreamFileError(f"upstream name {name!r} must not contain the separator {separator!r}")
         self.separator = separator

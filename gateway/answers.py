@@ -100,6 +100,9 @@ def refusal_message(approval: Approval) -> str:
     )
 
 
+BAD_CURSOR = "invalid cursor: pass back the nextCursor of the previous page unchanged, or no cursor for the first page"
+
+
 def unknown_resource(public_uri: str) -> str:
     """The one answer for a resource the identity cannot read, whether it exists or not."""
     return (
@@ -134,10 +137,6 @@ def upstream_failed(server: str) -> str:
         f"upstream error: the {server!r} server could not answer (it is unreachable, slow or its connection broke); "
         "try again later."
     )
-
-
-def bad_cursor() -> str:
-    return "invalid cursor: pass the nextCursor of the previous page, or none for the first page."
 
 
 def too_many_subscriptions(limit: int) -> str:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     mcp_sessions_per_identity: int = Field(
         32, ge=1, description="Open 2025-protocol MCP sessions one identity may hold; one more is refused."
     )
+    tools_page_size: int = Field(
+        0, ge=0, description="Tools per client-facing tools/list page (nextCursor pages the rest); 0: one page."
+    )
     mcp_max_sessions: int = Field(10_000, ge=1, description="Open 2025-protocol MCP sessions for all identities.")
     mcp_session_idle_s: float = Field(
         1800.0, gt=0, description="Seconds without a request after which a 2025-protocol MCP session is closed."

@@ -26,16 +26,15 @@ import mcp_types as types
 
 from gateway import answers, uris
 from gateway.forwarding import Refused, mark_unknown, new_id, run, sent
-from gateway.pages import paged
 from gateway.proxy import Proxy, Sent
-from gateway.resources import Resources
+from gateway.resources import Resources, paged
 from gateway.types import Caller, ClientFeatures, Identity, ToolCall
 from gateway.upstream import Upstream, UpstreamPool
 
 
 def public_prompt(pool: UpstreamPool, upstream: Upstream, name: str) -> str:
-    """The public name of an upstream's prompt (seam for the catalog's one name mapping)."""
-    return pool.public_name(upstream.name, name) if uris.prefixed(upstream) else name
+    """The public name of an upstream's prompt: named like its tools (``UpstreamPool.public_name``)."""
+    return pool.public_name(upstream.name, name)
 
 
 def resolve_prompt(pool: UpstreamPool, public: str) -> tuple[Upstream, str] | None:

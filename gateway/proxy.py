@@ -133,15 +133,23 @@ class Proxy:
 
     # ---- tools/list -------------------------------------------------------------------------
 
-    async def list_tools(self, identity_name: str) -> list[types.Tool]:
-        """The catalog an identity may call: namespaced upstream tools filtered by its grants."""
+    def visible(self, identity_name: str) -> list[CatalogEntry]:
+        """The catalog entries an identity may see and call: accepted definitions it is granted."""
         policy = self.policies.current
         identity = Identity(identity_name, policy.roles_of(identity_name))
-        visible = [
-            entry.tool.model_copy(update={"name": entry.public_name})
+        return [
+            entry
             for entry in self.pool.catalog()
             if self.pins.admits(entry) and policy.is_granted(identity, entry.public_name)
         ]
+
+    def fingerprint(self, identity_name: str) -> frozenset[tuple[str, str]]:
+        """What ``identity_name`` sees, as (public name, definition hash) pairs (list_changed compares these)."""
+        return frozenset((entry.public_name, entry.definition_hash) for entry in self.visible(identity_name))
+
+    async def list_tools(self, identity_name: str) -> list[types.Tool]:
+        """The catalog an identity may call: upstream tools under their public names, filtered by its grants."""
+        visible = [entry.tool.model_copy(update={"name": entry.public_name}) for entry in self.visible(identity_name)]
         await self.audit.record(
             AuditEvent(
                 call_id=_new_id(),
@@ -227,7 +235,7 @@ class Proxy:
         entry: CatalogEntry | None,
     ) -> None:
         """Audit a call of a tool that does not exist, or whose definition is not accepted (pinning)."""
-        server, _, tool = public_name.partition(self.pool.separator)
+        server, tool = self.pool.split(public_name)
         rule, reason = ("tool-pin", "tool definition not accepted by an operator") if entry else ("unknown-tool", "")
         self.metrics.decisions.labels("deny").inc()
         self.metrics.outcomes.labels("denied").inc()

@@ -23,16 +23,24 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import mcp_types as types
+from mcp.shared.exceptions import MCPError
 
-from gateway import answers, uris
+from gateway import answers, cursor, uris
 from gateway.forwarding import RESOURCE_NOT_FOUND, Refused, mark_unknown, new_id, nowhere, run, sent
-from gateway.pages import paged
 from gateway.policy.uri import normalise_uri
 from gateway.proxy import Proxy, Sent
 from gateway.types import AuditEvent, Caller, ClientFeatures, Identity, ToolCall
 from gateway.upstream import Upstream
 
 T = TypeVar("T")
+
+
+def paged(items: Sequence[T], given: str | None, size: int) -> tuple[list[T], str | None]:
+    """One client-facing page (``gateway.cursor``); a cursor the gateway did not hand out is -32602."""
+    try:
+        return cursor.page(items, given, size)
+    except cursor.BadCursor:
+        raise MCPError(types.INVALID_PARAMS, answers.BAD_CURSOR) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +96,8 @@ class Resources:
     def _ready(self) -> list[Upstream]:
         return [u for u in self.pool.upstreams.values() if u.state == "ready"]
 
-    def _page(self, items: Sequence[T], cursor: str | None) -> tuple[list[T], str | None]:
-        return paged(items, cursor, self.page_size)
+    def _page(self, items: Sequence[T], given: str | None) -> tuple[list[T], str | None]:
+        return paged(items, given, self.page_size)
 
     async def _record_list(self, method: str, identity_name: str, count: int) -> None:
         event = AuditEvent(

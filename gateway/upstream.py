@@ -47,8 +47,10 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway import names
 from gateway.listings import Offerings, list_offerings
 from gateway.types import canonical_json
 
@@ -95,6 +97,11 @@ class UpstreamSpec(BaseModel):
     url: str | None = Field(None, description="Streamable HTTP endpoint of an HTTP server.")
     headers_from_env: dict[str, str] = Field(
         default_factory=dict, description="HTTP headers to send: header name -> gateway env var holding the value."
+    )
+    prefix: bool = Field(
+        True,
+        description="Publish tools as <server><separator><tool>; false: under the upstream's own names "
+        "(a name another upstream also claims refuses the start; gateway/names.py).",
     )
 
     @field_validator("name")
@@ -175,6 +182,12 @@ ListChangedHook = Callable[["Upstream", str], Awaitable[None]]
 
 T = TypeVar("T")
 
+_LIST_CHANGED = (
+    types.ToolListChangedNotification,
+    types.ResourceListChangedNotification,
+    types.PromptListChangedNotification,
+)
+
 
 @dataclass
 class Upstream:
@@ -203,8 +216,9 @@ class Upstream:
     restarts: int = 0
     _client: Client | None = None
     _broken: anyio.Event = field(default_factory=anyio.Event)
+    _wake: anyio.Event = field(default_factory=anyio.Event)
+    """Set by the upstream's notifications/tools/list_changed, and with ``_broken``: ``_watch`` acts now."""
     _ready: anyio.Event = field(default_factory=anyio.Event)
-    _relist: anyio.Event = field(default_factory=anyio.Event)
 
     @property
     def name(self) -> str:
@@ -266,7 +280,7 @@ class Upstream:
     async def _serve_once(self) -> None:
         self.state = "connecting"
         self._broken = anyio.Event()
-        self._relist = anyio.Event()
+        self._wake = anyio.Event()
         target, http = self._target()
         # One scope around the whole session (task groups inside must nest in it); its deadline
         # bounds connecting and listing, and is lifted once the upstream is ready.
@@ -287,20 +301,41 @@ class Upstream:
                 self.last_error = ""
                 self._ready.set()
                 logger.info("upstream %s ready (%s, %d tools)", self.name, self.spec.transport, len(self.tools))
-                await self._watch(client)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._listen, client, name=f"upstream-listen:{self.name}")
+                    await self._watch(client)
+                    tg.cancel_scope.cancel()
                 raise UpstreamUnavailable(self.last_error or "connection lost")
         if scope.cancelled_caught:
             raise UpstreamUnavailable(f"could not connect within {self.connect_timeout_s:g}s")
 
+    async def _listen(self, client: Client) -> None:
+        """A 2026-07-28 upstream announces list changes on a ``subscriptions/listen`` stream only."""
+        tools = client.server_capabilities.tools
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS or tools is None or not tools.list_changed:
+            return
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    self._wake.set()
+        except Exception as exc:  # boundary: without the stream the idle-time probe still refreshes
+            logger.info(
+                "upstream %s: list_changed stream ended (%s); probing every %gs",
+                self.name,
+                _describe(exc),
+                self.probe_interval_s,
+            )
+
     async def _watch(self, client: Client) -> None:
         """Return when the connection is broken: a call saw it fail, or an idle-time probe
-        (tools/list, which also refreshes the catalog) failed or timed out."""
+        (tools/list, which also refreshes the catalog) failed or timed out. An upstream's
+        list_changed (either era) lists at once instead of waiting for the probe."""
         while True:
             with anyio.move_on_after(self.probe_interval_s):
-                await self._relist.wait()
+                await self._wake.wait()
             if self._broken.is_set():
                 return
-            self._relist = anyio.Event()
+            self._wake = anyio.Event()
             try:
                 with anyio.fail_after(self.connect_timeout_s):
                     listed = await _list_all_tools(client)
@@ -328,9 +363,10 @@ class Upstream:
                 logger.exception("upstream %s: relaying a %s list change failed", self.name, kind)
 
     async def _on_message(self, message: Any) -> None:
-        """Notifications of the upstream: list changes relist at once; resource updates are relayed."""
-        if isinstance(message, (types.ResourceListChangedNotification, types.PromptListChangedNotification)):
-            self._relist.set()
+        """Notifications of a 2025-era upstream: a list_changed (tools, resources, prompts) lists again
+        now; a resource update the gateway subscribed to is relayed (``on_resource_updated``)."""
+        if isinstance(message, _LIST_CHANGED):
+            self._wake.set()
         elif isinstance(message, types.ResourceUpdatedNotification) and self.on_resource_updated is not None:
             uri = str(message.params.uri)
             if uri in self.subscribed:  # an update the gateway did not ask for is dropped
@@ -358,7 +394,7 @@ class Upstream:
             self.last_error = reason
             self.state = "down"
             self._broken.set()
-            self._relist.set()
+            self._wake.set()
 
     async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
         client = self._client
@@ -478,13 +514,15 @@ class UpstreamPool:
         probe_interval_s: float = 15.0,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        names = [spec.name for spec in specs]
-        if len(set(names)) != len(names):
-            raise UpstreamFileError(f"duplicate upstream names: {sorted(n for n in names if names.count(n) > 1)}")
-        for name in names:
+        servers = [spec.name for spec in specs]
+        if len(set(servers)) != len(servers):
+            raise UpstreamFileError(f"duplicate upstream names: {sorted(n for n in servers if servers.count(n) > 1)}")
+        for name in servers:
             if separator in name:
                 raise UpstreamFileError(f"upstream name {name!r} must not contain the separator {separator!r}")
         self.separator = separator
+        self.unprefixed = frozenset(spec.name for spec in specs if not spec.prefix)
+        self._owner_cache: tuple[tuple[int, ...], dict[str, names.Claim]] | None = None
         env = dict(environ if environ is not None else os.environ)
         self.upstreams = {
             spec.name: Upstream(
@@ -515,35 +553,78 @@ class UpstreamPool:
             return True
         return False
 
+    # ---- public names: the one mapping (server, upstream tool) <-> public name (gateway/names.py) ----
+
     def public_name(self, server: str, tool: str) -> str:
-        return f"{server}{self.separator}{tool}"
+        """The name agents see for ``tool`` of ``server`` (prefixed unless mounted with ``prefix: false``)."""
+        return names.public_name(server, tool, prefixed=server not in self.unprefixed, separator=self.separator)
+
+    def resolve(self, public_name: str) -> tuple[str, str] | None:
+        """(server, upstream tool) serving a public name now; None when unknown or withheld (collision)."""
+        claim = self._owners().get(public_name)
+        return (claim.server, claim.tool) if claim is not None else None
+
+    def split(self, public_name: str) -> tuple[str, str]:
+        """(server, upstream tool) of any name, for the audit of unknown ones: resolved, else by the separator."""
+        return self.resolve(public_name) or names.split_offline(public_name, self.separator)
+
+    def collisions(self) -> list[str]:
+        """A message per public name more than one upstream claims (the start is refused on any)."""
+        return names.collisions(self._claims())
+
+    def refuse_collisions(self) -> None:
+        """Raise UpstreamFileError naming both claimants of any public name claimed twice."""
+        problems = self.collisions()
+        if problems:
+            raise UpstreamFileError(
+                f"tool name collision ({', '.join(sorted(self.unprefixed))} unprefixed): " + "; ".join(problems)
+            )
+
+    def _claims(self) -> dict[str, list[names.Claim]]:
+        listed = {upstream.name: list(upstream.tools) for upstream in self.upstreams.values()}
+        return names.claims(listed, self.unprefixed, self.separator)
+
+    def _owners(self) -> dict[str, names.Claim]:
+        """Public name -> who serves it; rebuilt when any catalog changes (names are part of definitions)."""
+        version = self.catalog_version
+        if self._owner_cache is None or self._owner_cache[0] != version:
+            owners: dict[str, names.Claim] = {}
+            for name, contenders in self._claims().items():
+                chosen = names.owner(contenders)
+                if chosen is not None:
+                    owners[name] = chosen
+                if len(contenders) > 1:
+                    logger.error("tool name collision: %s", names.collisions({name: contenders})[0])
+            self._owner_cache = (version, owners)
+        return self._owner_cache[1]
 
     def catalog(self) -> list[CatalogEntry]:
-        """Every tool of every ready upstream, namespaced. Down upstreams contribute nothing."""
-        return [
-            self._entry(upstream, tool)
-            for upstream in self.upstreams.values()
-            if upstream.state == "ready"
-            for tool in upstream.tools.values()
-        ]
+        """Every tool of every ready upstream, under its public name. Down upstreams contribute nothing."""
+        found = []
+        for public, claim in self._owners().items():
+            upstream = self.upstreams[claim.server]
+            tool = upstream.tools.get(claim.tool) if upstream.state == "ready" else None
+            if tool is not None:
+                found.append(self._entry(upstream, tool, public))
+        return found
 
     def entry(self, public_name: str) -> CatalogEntry | None:
         """The catalog entry of a public name, also while its upstream reconnects; None when unknown."""
-        server, sep, name = public_name.partition(self.separator)
-        upstream = self.upstreams.get(server)
-        tool = upstream.tools.get(name) if sep and upstream is not None else None
+        resolved = self.resolve(public_name)
+        upstream = self.upstreams[resolved[0]] if resolved is not None else None
+        tool = upstream.tools.get(resolved[1]) if upstream is not None and resolved is not None else None
         if upstream is None or tool is None:
             return None
-        return self._entry(upstream, tool)
+        return self._entry(upstream, tool, public_name)
 
     @property
     def catalog_version(self) -> tuple[int, ...]:
         """Changes whenever any upstream's definitions change."""
         return tuple(upstream.catalog_version for upstream in self.upstreams.values())
 
-    def _entry(self, upstream: Upstream, tool: types.Tool) -> CatalogEntry:
+    def _entry(self, upstream: Upstream, tool: types.Tool, public_name: str) -> CatalogEntry:
         digest = upstream.hashes.get(tool.name) or definition_hash(tool)
-        return CatalogEntry(self.public_name(upstream.name, tool.name), upstream, tool, digest)
+        return CatalogEntry(public_name, upstream, tool, digest)
 
     def statuses(self) -> list[UpstreamStatus]:
         return [upstream.status() for upstream in self.upstreams.values()]

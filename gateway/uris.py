@@ -31,8 +31,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def prefixed(upstream: Upstream) -> bool:
-    """Whether the upstream's names and URIs are namespaced (seam for the catalog's unprefixed mounts)."""
-    return bool(getattr(upstream.spec, "prefix", True))
+    """Whether the upstream's names and URIs are namespaced (``prefix: false`` in the upstreams file: not)."""
+    return upstream.spec.prefix
 
 
 def public_uri(upstream: Upstream, uri: str) -> str:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gateway.cli.suggest import print_risk, suggest_command
 from gateway.config import Settings
+from gateway.names import split_offline
 from gateway.policy import Policy, PolicyError, Problem, check_against_catalog, explain, load_policy
 from gateway.policy.testing import case_files, run_tests
 from gateway.types import Identity, ToolCall
@@ -156,7 +157,7 @@ def explain_command(
     if not isinstance(arguments, dict):
         console.print("--args must be a JSON object", style="red")
         raise typer.Exit(1)
-    server, _, upstream = tool.partition(settings.tool_separator)
+    server, upstream = split_offline(tool, settings.tool_separator)
     who = Identity(identity, policy.roles_of(identity))
     result = explain(policy, ToolCall(tool, server, upstream, arguments, call_id="explain"), who)
     d = result.decision

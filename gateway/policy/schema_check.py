@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gateway.names import split_offline
 from gateway.policy.compiled import GlobSet, Policy
 from gateway.policy.condition import ConditionError, MissingField, activation
 from gateway.policy.problems import Problem
@@ -68,7 +69,7 @@ def check_against_catalog(
         if rule.condition is None:
             continue
         for tool in matching:
-            server, _, upstream = tool.partition(separator)
+            server, upstream = split_offline(tool, separator)
             args = sample_arguments(catalog[tool])
             variables = activation(
                 args, identity_name="sample-identity", roles=[], tool=tool, server=server, upstream_tool=upstream

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.names import split_offline
 from gateway.policy.compiled import Policy
 from gateway.policy.engine import decide
 from gateway.policy.load import PATTERNS, validate
@@ -100,7 +101,7 @@ def load_cases(files: list[Path]) -> list[tuple[Location, Case]]:
 
 def run_case(policy: Policy, case: Case, location: Location, separator: str = "__") -> CaseResult:
     identity = Identity(case.identity, policy.roles_of(case.identity))
-    server, _, tool = case.tool.partition(separator)
+    server, tool = split_offline(case.tool, separator)
     limiter = RateLimiter()
     decision = Decision("deny", (), "not run")
     for i in range(case.repeat):

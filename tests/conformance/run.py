@@ -22,6 +22,8 @@ POLICY = f"""
 identities:
   {IDENTITY}:
     grants: ["*"]
+    resources: {{conf: ["**"]}}
+    prompts: ["*"]
 """
 # `conf` is mounted unprefixed (issue 13 item 6): the suite calls the upstream's own names
 # (`test_image_content`), and grants name an unprefixed upstream's tools by those names.

@@ -111,18 +111,19 @@ def _audit_writer(settings: Settings, engine: Engine) -> AuditWriter:
     )
 
 
-def _features(proxy: Proxy, settings: Settings) -> Front:
+def _features(proxy: Proxy, settings: Settings, changes: ToolListChanges) -> Front:
     """Resources, prompts, completions and subscriptions over the proxy's pipeline and upstreams."""
     resources = Resources(proxy, page_size=settings.list_page_size)
     subscriptions = Subscriptions(resources, timeout_s=settings.upstream_call_timeout_s)
     subscriptions.attach(proxy.pool)
+    subscriptions.deliver_to(changes)
     return Front(resources, Prompts(proxy, resources, page_size=settings.list_page_size), subscriptions)
 
 
 def _mcp_sessions(settings: Settings, proxy: Proxy, changes: ToolListChanges) -> IdentitySessionManager:
     """The MCP server over the proxy, and its session manager; list_changed sees what the proxy shows."""
     changes.bind(proxy.fingerprint)
-    server = build_mcp_server(proxy, _version(), changes, settings.tools_page_size, _features(proxy, settings))
+    server = build_mcp_server(proxy, _version(), changes, settings.tools_page_size, _features(proxy, settings, changes))
     return build_session_manager(server, settings, changes)
 
 

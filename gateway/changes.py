@@ -32,7 +32,7 @@ import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.session import ServerSession
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ServerEvent, ToolsListChanged
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,17 @@ class ToolListChanges:
             watched.streams -= 1
             if watched.idle and self._watched.get(identity) is watched:
                 del self._watched[identity]
+
+    async def publish(self, identity: str, event: ServerEvent) -> None:
+        """Put ``event`` on ``identity``'s own bus (its 2026 listen streams that asked for it get it)."""
+        watched = self._watched.get(identity)
+        if watched is not None:
+            await watched.bus.publish(event)
+
+    async def publish_all(self, event: ServerEvent) -> None:
+        """Put ``event`` (a list change that says nothing about any one item) on every identity's bus."""
+        for watched in list(self._watched.values()):
+            await watched.bus.publish(event)
 
     def watching(self, identity: str) -> int:
         """Connected clients of ``identity`` that would be told (tests, diagnostics)."""

@@ -14,6 +14,7 @@ Must never: answer with internal text: a refusal is an ``MCPError`` whose text c
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
@@ -102,6 +103,14 @@ class Front:
     async def unsubscribe(self, ctx: Any, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
         await _guarded(self.subscriptions.unsubscribe(_caller(ctx), ctx.session, params.uri))
         return types.EmptyResult()
+
+    async def listen(
+        self,
+        ctx: Any,
+        params: types.SubscriptionsListenRequestParams,
+        serve: Callable[[types.SubscriptionsListenRequestParams], Awaitable[types.SubscriptionsListenResult]],
+    ) -> types.SubscriptionsListenResult:
+        return await self.subscriptions.listen(_caller(ctx), params, serve)
 
 
 async def _listing(listing: Any) -> Any:

@@ -142,6 +142,8 @@ def build_mcp_server(
         )
 
     async def on_listen(ctx: Any, params: types.SubscriptionsListenRequestParams) -> types.SubscriptionsListenResult:
+        if front is not None:  # the stream's resource URIs are decided and subscribed like resources/subscribe
+            return await front.listen(ctx, params, lambda admitted: changes.listen(_identity(ctx), ctx, admitted))
         return await changes.listen(_identity(ctx), ctx, params)
 
     return _GatewayServer(

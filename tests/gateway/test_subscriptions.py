@@ -15,9 +15,10 @@ import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.subscriptions import ResourceUpdated
 
 from tests.gateway.features import DOC, NOT_FOUND, start_gateway
-from tests.gateway.harness import Gateway, rows
+from tests.gateway.harness import Gateway, connect, rows
 
 pytestmark = pytest.mark.anyio
 
@@ -92,3 +93,21 @@ def _drain(stream: anyio.abc.ObjectReceiveStream[str]) -> list[str]:
         while True:
             seen.append(stream.receive_nowait())
     return seen
+
+
+async def test_2026_listen_streams_get_only_their_identitys_granted_updates(gw: Gateway) -> None:
+    mine, theirs = f"everything+{DOC}", "everything+demo://resource/dynamic/text/3"
+    async with connect(gw, "reader") as reader, connect(gw, "other") as other:
+        assert reader.protocol_version == "2026-07-28"
+        async with (
+            reader.listen(resource_subscriptions=[mine]) as reader_stream,
+            other.listen(resource_subscriptions=[mine, theirs]) as other_stream,
+        ):
+            assert other_stream.honored.resource_subscriptions == [theirs]  # mine is not other's to read
+            await reader.call_tool(TOGGLE, {})
+            try:
+                with anyio.fail_after(20):
+                    assert await reader_stream.__anext__() == ResourceUpdated(mine)
+                    assert await other_stream.__anext__() == ResourceUpdated(theirs)
+            finally:
+                await reader.call_tool(TOGGLE, {})

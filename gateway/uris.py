@@ -74,7 +74,7 @@ def rewrite(upstream: Upstream, result: M) -> M:
     """``result`` with every resource URI in it replaced by its public URI (unchanged if unprefixed)."""
     if not prefixed(upstream):
         return result
-    data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
+    data = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     return type(result).model_validate(_rewrite_json(upstream, data))
 
 

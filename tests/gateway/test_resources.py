@@ -4,6 +4,7 @@ conformance upstream (stdio) behind a gateway process; real MCP SDK clients as t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import mcp_types as types
 import pytest
@@ -21,7 +22,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def audit(gw: Gateway, method: str) -> list[dict[str, object]]:
+def audit(gw: Gateway, method: str) -> list[dict[str, Any]]:
     return rows(gw, "SELECT * FROM audit_events WHERE method = :m ORDER BY seq", m=method)
 
 

@@ -12,6 +12,7 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
+from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -32,7 +33,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 @contextlib.asynccontextmanager
-async def session(gw: Gateway, identity: str) -> AsyncIterator[tuple[Client, anyio.abc.ObjectReceiveStream[str]]]:
+async def session(gw: Gateway, identity: str) -> AsyncIterator[tuple[Client, MemoryObjectReceiveStream[str]]]:
     """A 2025 (initialize handshake) client session and the URIs of the updates it receives."""
     send, receive = anyio.create_memory_object_stream[str](100)
 
@@ -87,7 +88,7 @@ async def subscribe(client: Client, uri: str, on: bool = True) -> None:
         await (client.subscribe_resource(uri) if on else client.unsubscribe_resource(uri))
 
 
-def _drain(stream: anyio.abc.ObjectReceiveStream[str]) -> list[str]:
+def _drain(stream: MemoryObjectReceiveStream[str]) -> list[str]:
     seen = []
     with contextlib.suppress(anyio.WouldBlock):
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import cel
@@ -52,7 +53,7 @@ class Condition:
         if not source.strip():
             raise ValueError("condition is empty")
         try:
-            program = cel.compile(source)
+            program = _program(source)
         except ValueError as exc:
             message = str(exc)
             message = message.split("': ", 1)[1] if message.startswith("Failed to parse") else message
@@ -110,6 +111,12 @@ def kind_activation(
         prompt = {"prompt": name, "upstream_prompt": target}
         return {"args": dict(arguments), "identity": identity, "server": server, **prompt}
     return {"params": dict(arguments), "identity": identity, "server": server, "method": target}
+
+
+@lru_cache(maxsize=4096)
+def _program(source: str) -> Any:
+    """`cel.compile`, once per source text (validation and compilation both ask; programs are immutable)."""
+    return cel.compile(source)
 
 
 def _first_lines(text: str, n: int = 3) -> str:

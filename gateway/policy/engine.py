@@ -165,10 +165,15 @@ def _label(call: ToolCall) -> str:
 
 
 def _subject(call: ToolCall) -> str | None:
-    """What the rules of the call's kind match: the normalised URI, the public name, or the server."""
+    """What the rules of the call's kind match: the normalised URI, the public name, or the server.
+
+    None (decided deny) for a refused URI, an empty name or server, or a kind this engine does not know.
+    """
     if call.kind == "resource":
-        return normalise_uri(call.tool)
-    return call.server if call.kind in SERVER_REQUESTS else call.name
+        return normalise_uri(call.tool) if call.server else None
+    if call.kind in SERVER_REQUESTS:
+        return call.server or None
+    return call.name or None if call.kind in ("prompt", "completion") else None
 
 
 def _kind_grant(policy: Policy, identity: Identity, call: ToolCall, subject: str) -> Grant | None:
@@ -178,7 +183,9 @@ def _kind_grant(policy: Policy, identity: Identity, call: ToolCall, subject: str
         return policy.prompt_grant_for(identity, subject)
     if call.kind == "completion":
         return _completion_grant(policy, identity, call)
-    return policy.server_request_grant_for(identity, call.server)
+    if call.kind in SERVER_REQUESTS:
+        return policy.server_request_grant_for(identity, call.server)
+    return None
 
 
 def _completion_grant(policy: Policy, identity: Identity, call: ToolCall) -> Grant | None:
@@ -193,15 +200,16 @@ def _completion_grant(policy: Policy, identity: Identity, call: ToolCall) -> Gra
 def _make_kind_plan(policy: Policy, identity: Identity, call: ToolCall) -> _Plan:
     roles = policy.effective_roles(identity)
     subject = _subject(call)
-    grant = _kind_grant(policy, identity, call, subject) if subject is not None else None
+    if subject is None:
+        why = "its URI is refused (see policies/README.md)" if call.kind == "resource" else "not a request policy knows"
+        return _Plan(Decision("deny", (DEFAULT_DENY,), f"{_label(call)}: {why}"), None, (), ())
+    grant = _kind_grant(policy, identity, call, subject)
     opens = call.kind in SERVER_REQUESTS  # rules may open a server request no tool grant covers
     if grant is None and not opens:
-        why = "its URI is refused (see policies/README.md)" if subject is None else "not granted"
-        reason = f"{_label(call)}: {why} to identity {identity.name}"
+        reason = f"{_label(call)}: not granted to identity {identity.name}"
         return _Plan(Decision("deny", (DEFAULT_DENY,), reason), None, (), ())
     if call.kind == "completion":
         return _Plan(_granted(call, grant, identity.name), grant, (), ())
-    assert subject is not None  # only a refused resource URI has none, and it has no grant
     rules = tuple(
         r
         for r in policy.rules_of_kind(call.kind)

@@ -2,9 +2,10 @@
 
 Owns the shape of one YAML policy file and every check that needs only that file:
 unknown keys, effect values, approvers only (and always) and scope only on `approve` rules, CEL
-syntax, glob and limit sanity. Checks that span files (unique ids, known roles) live
-in `load.py`. These models are data only; `compiled.py` turns them into the indexed
-`Policy` the engine reads.
+syntax and the variables of the rule's kind, exactly one target per rule (tools, resources,
+prompts, sampling, elicitation, roots) and per redaction, glob, URI glob and limit sanity.
+Checks that span files (unique ids, known roles) live in `load.py`. These models are data
+only; `compiled.py` turns them into the indexed `Policy` the engine reads.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Normal form (RFC 3986 section 6.2.2, plus refusals that fail closed):
    control characters, a backslash, a malformed ``%`` escape, an encoded ``/`` ``\\`` or
    control character (``%2F`` ``%5C`` ``%00``: an upstream that decodes before splitting
    would see other segments than policy did), a double-encoded escape (``%25`` followed by
-   two hex digits), or dot segments in a path that does not start with ``/``.
+   two hex digits, before or after step 3), or dot segments in a path that does not start with ``/``.
 2. Scheme and authority lower-cased; the path, query and fragment keep their case.
 3. ``%XX`` of an unreserved character (letters, digits, ``-._~``) decoded; other escapes
    keep their byte with upper-case hex.
@@ -52,6 +52,8 @@ def normalise_uri(uri: str) -> str | None:
     try:
         rest = _unescape(uri[scheme.end() :])
     except _Refused:
+        return None
+    if _DOUBLE.search(rest):  # decoding made one: %25%32%65 is %252e
         return None
     authority, path, tail = _split(rest)
     if path.startswith("/"):

@@ -80,7 +80,7 @@ class Prompts:
 
     async def list_prompts(self, identity_name: str, cursor: str | None) -> types.ListPromptsResult:
         items, next_cursor = paged(self.visible(self.resources.identity(identity_name)), cursor, self.page_size)
-        await self.resources._record_list("prompts/list", identity_name, len(items))
+        await self.resources.record_list("prompts/list", identity_name, len(items))
         return types.ListPromptsResult(prompts=items, next_cursor=next_cursor)
 
     # ---- prompts/get ---------------------------------------------------------------------

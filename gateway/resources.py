@@ -85,12 +85,12 @@ class Resources:
 
     async def list_resources(self, identity_name: str, cursor: str | None) -> types.ListResourcesResult:
         items, next_cursor = self._page(self.visible(self.identity(identity_name)), cursor)
-        await self._record_list("resources/list", identity_name, len(items))
+        await self.record_list("resources/list", identity_name, len(items))
         return types.ListResourcesResult(resources=items, next_cursor=next_cursor)
 
     async def list_templates(self, identity_name: str, cursor: str | None) -> types.ListResourceTemplatesResult:
         items, next_cursor = self._page(self.visible_templates(self.identity(identity_name)), cursor)
-        await self._record_list("resources/templates/list", identity_name, len(items))
+        await self.record_list("resources/templates/list", identity_name, len(items))
         return types.ListResourceTemplatesResult(resource_templates=items, next_cursor=next_cursor)
 
     def _ready(self) -> list[Upstream]:
@@ -99,7 +99,8 @@ class Resources:
     def _page(self, items: Sequence[T], given: str | None) -> tuple[list[T], str | None]:
         return paged(items, given, self.page_size)
 
-    async def _record_list(self, method: str, identity_name: str, count: int) -> None:
+    async def record_list(self, method: str, identity_name: str, count: int) -> None:
+        """One audit event per list answer (like tools/list): who listed what, and how many items it saw."""
         event = AuditEvent(
             call_id=new_id(),
             phase="decision",

@@ -30,6 +30,11 @@ roles:
       conf: ["test://template/{id}/data", "test://template/123/data"]  # the template, one expansion
   approver: {}
 rules:
+  - id: approve-binary-read
+    effect: approve
+    resources: {conf: ["test://static-binary"]}
+    reason: binary reads are reviewed by a person
+    approvers: [approver]
   - id: approve-args-prompt
     effect: approve
     prompts: ["everything__args-prompt"]

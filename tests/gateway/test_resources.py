@@ -10,6 +10,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from tests.gateway.approvals.harness import decide
 from tests.gateway.features import DOC, NOT_FOUND, start_gateway
 from tests.gateway.harness import Gateway, connect, rows
 
@@ -128,3 +129,21 @@ async def test_reads_are_audited_with_size_and_hash_never_the_contents(gw: Gatew
     assert not any(text in " ".join(str(v) for v in row.values()) for row in everything)
     refused = [e for e in audit(gw, "resources/read") if e["identity"] == "other" and e["effect"] == "deny"]
     assert refused and all(e["content_sha256"] == "" and e["rule_ids"] == '["default-deny"]' for e in refused[:1])
+
+
+async def test_a_resource_read_held_for_approval_runs_after_approval(gw: Gateway) -> None:
+    async with connect(gw, "reader") as client:
+        with pytest.raises(MCPError) as held:
+            await client.read_resource("conf+test://static-binary")
+        message = held.value.error.message
+        assert message.startswith("pending approval ") and "approve-binary-read" in message
+        approval_id = message.split()[2].rstrip(":")
+        assert (await decide(gw, approval_id, "approve")).status_code == 200
+        result = await client.read_resource("conf+test://static-binary")
+    assert isinstance(result.contents[0], types.BlobResourceContents)
+    assert result.contents[0].uri == "conf+test://static-binary"
+    events = rows(gw, "SELECT * FROM audit_events WHERE approval_id = :id ORDER BY seq", id=approval_id)
+    reads = [(e["method"], e["phase"], e["effect"], e["outcome"]) for e in events if e["method"] == "resources/read"]
+    assert reads[0] == ("resources/read", "decision", "approve", None)
+    assert reads[-1][3] == "ok" and events[-1]["content_sha256"]
+    assert result.contents[0].blob not in " ".join(str(v) for e in events for v in e.values())

@@ -60,6 +60,10 @@ def data_build(
         None, help="agent transcripts (`warden agent run`; a JSONL file or a directory): mined calls' user requests"
     ),
     synthetic: int = typer.Option(2000, help="examples over generated fake catalogs (0: none)"),
+    natural: int = typer.Option(
+        0, help="natural requests over the real MCP catalogs shipped in finetune/data (values in context, "
+        "near-miss tools, answers after results, denials and pending approvals; 0: none)"
+    ),
     per_catalog: int = typer.Option(200, help="examples per given catalog"),
     eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),
     split: str = typer.Option("tool", help="tool: eval tools never appear in train; example: random split"),
@@ -81,6 +85,10 @@ def data_build(
             catalogs.append(catalog.from_gateway(gateway, api_key))
         extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
         n_user = len(extra)
+        if natural:
+            from finetune.data.natural import natural as natural_examples
+
+            extra += [data.normalize(ex) for ex in natural_examples(natural, seed)]
         mined_stats: dict[str, int] = {}
         if audit is not None or audit_db:
             if not catalogs:
@@ -105,6 +113,7 @@ def data_build(
         "seed": seed,
         "split": split,
         "synthetic": synthetic,
+        "natural": natural,
         "catalogs": len(catalogs),
         "user_examples": n_user,
         "mined": mined_stats,

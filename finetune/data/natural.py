@@ -1,0 +1,185 @@
+"""Natural requests over the catalogs of real MCP servers: the training data that teaches meaning.
+
+Owns composing examples from the frames (finetune.data.frames) and the real `tools/list` snapshots
+(`mcp_catalogs.json`: mcp-server-time, mcp-server-git, server-filesystem, server-memory,
+server-everything, as the gateway's upstream client received them; plus the hand-made `tracker`
+schemas with `$defs`). Each example offers tools the way an agent behind the gateway sees them (a
+server's whole catalog, or a part of it with its near-misses, sometimes beside another server's,
+names bare or with the gateway's `server__` prefix) and is one of:
+- `call`: a request whose values live in its context; the one call it implies;
+- `which`: the same, offered mostly near-misses (similar names, the same verb on another server);
+- `none`: a request for a server that is not offered while same-verb tools of others are: text;
+- `chat`: small talk with tools offered: a plain answer;
+- `result` / `denied` / `pending` / `unknown`: the call, then the tool's result, the gateway's
+  denial, its pending approval or its unknown-tool answer (finetune.data.turns), then a short answer.
+Deterministic for a seed. Never reads BFCL or any eval set, never runs a server (the teacher path,
+finetune.data.teacher, executes calls).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from finetune.catalog import to_openai
+from finetune.data import turns
+from finetune.data.frames import Reply, Request, servers
+from finetune.data.frames import filesystem as fs_frames
+from finetune.data.frames import tracker
+from finetune.synth import Example, Tool
+
+SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
+"""tools/list of the five real servers (a copy of tests/gateway/risk/catalogs.json; a test keeps them equal)."""
+KINDS = ("call", "which", "none", "chat", "result", "denied", "pending", "unknown")
+SHARES = (0.34, 0.14, 0.1, 0.04, 0.22, 0.07, 0.07, 0.02)
+"""Default share of each kind: most examples end in a call or answer after one."""
+DOMAINS = {"time": "time zones", "git": "git repositories", "filesystem": "files and folders",
+           "memory": "a knowledge graph", "everything": "the MCP demo server", "tracker": "issues and meetings"}  # fmt: skip
+PREFER = {"filesystem": fs_frames.PREFER}
+
+_OPENERS = ["", "", "", "", "Hey, ", "Quick one: ", "Hi! ", "Sorry to bother you — ", "Okay, ", "Please: "]
+_CLOSERS = ["", "", "", "", " Thanks!", " Thanks in advance.", " Cheers.", " ty", " Appreciate it."]
+_BACKGROUND = {
+    "time": ["I'm planning calls with people in several countries.", "We have a distributed team."],
+    "git": ["I'm about to open a pull request.", "Something broke after yesterday's merge.",
+            "Cleaning up before the release."],
+    "filesystem": ["I'm tidying up my files.", "I'm preparing the monthly report.", "My disk is getting full."],
+    "memory": ["Keep track of the people I work with.", "I'm building up notes about my contacts."],
+    "everything": ["I'm testing the demo server.", "Just trying things out."],
+    "tracker": ["We triage on Mondays.", "I'm organising the sprint."],
+}  # fmt: skip
+_CHAT = [("What is the capital of Peru?", "Lima."), ("How many legs does a spider have?", "Eight."),
+         ("Write a haiku about autumn.", "Red leaves drift and fall,\nthe maple lets go softly,\nwind keeps what it takes."),
+         ("Thanks, that's all for now.", "You're welcome!"), ("What does 'ephemeral' mean?", "Lasting a very short time."),
+         ("Who painted the Mona Lisa?", "Leonardo da Vinci."), ("Is a tomato a fruit?", "Botanically, yes: it's a berry.")]  # fmt: skip
+_DECLINES = ["I can't do that with the tools I have here: they only cover {domains}.",
+             "None of my tools can do that — they're for {domains}.",
+             "I don't have a tool for that; what I can reach here is {domains}."]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogs:
+    by_server: dict[str, list[Tool]]
+    """Server -> its tools as OpenAI tools, upstream names."""
+
+    def tool(self, server: str, name: str) -> Tool:
+        return next(t for t in self.by_server[server] if t["function"]["name"] == name)
+
+
+def catalogs(path: Path = SNAPSHOT) -> Catalogs:
+    """The real snapshots plus the tracker schemas, as OpenAI tools."""
+    raw = json.loads(path.read_text())
+    raw[tracker.SERVER] = tracker.TOOLS
+    return Catalogs({s: [to_openai(t, f"{path.name}:{s}") for t in tools] for s, tools in raw.items()})
+
+
+def _tokens(name: str) -> set[str]:
+    return {t for t in re.split(r"[_\-]+", name.lower()) if t and t != "git"}
+
+
+def _public(server: str, tool: Tool, prefixed: bool) -> Tool:
+    if not prefixed:
+        return tool
+    fn = tool["function"]
+    return {"type": "function", "function": {**fn, "name": f"{server}__{fn['name']}"}}
+
+
+def _near(cats: Catalogs, server: str, name: str) -> list[tuple[str, Tool]]:
+    """Tools sharing a word with `name`: siblings on its server and same-verb tools on others."""
+    words = _tokens(name)
+    return [(s, t) for s, tools in cats.by_server.items() for t in tools
+            if t["function"]["name"] != name and words & _tokens(t["function"]["name"])]  # fmt: skip
+
+
+def _offer(cats: Catalogs, kind: str, server: str, name: str, rng: random.Random) -> list[tuple[str, Tool]]:
+    """(server, tool) pairs offered; the target is among them unless `kind` is none."""
+    near = _near(cats, server, name)
+    if kind == "none":
+        others = [(s, t) for s, t in near if s != server]
+        spare = [(s, t) for s in rng.sample([s for s in cats.by_server if s != server], 2) for t in cats.by_server[s]]
+        pool = others + rng.sample(spare, k=min(len(spare), rng.randint(1, 5)))
+        return list({t["function"]["name"]: (s, t) for s, t in pool}.values())
+    target = (server, cats.tool(server, name))
+    if kind == "which" and near:
+        offered = [target, *rng.sample(near, k=min(len(near), rng.randint(1, 5)))]
+    elif rng.random() < 0.5:
+        offered = [(server, t) for t in cats.by_server[server]]
+    else:
+        siblings = [(server, t) for t in cats.by_server[server] if t["function"]["name"] != name]
+        offered = [target, *rng.sample(siblings, k=min(len(siblings), rng.randint(0, 4)))]
+    if rng.random() < 0.3:
+        other = rng.choice([s for s in cats.by_server if s != server])
+        offered += [(other, t) for t in cats.by_server[other]]
+    return offered
+
+
+def _register(text: str, server: str, rng: random.Random) -> str:
+    """Vary how the request is put: bare, with a greeting or thanks, after a sentence of background."""
+    r = rng.random()
+    if r < 0.2:
+        return f"{rng.choice(_BACKGROUND[server])} {text}"
+    if r < 0.3:
+        return text.rstrip(".?!")
+    opener = rng.choice(_OPENERS)
+    if opener and text[:2].istitle():  # "Okay, show me ..." (a value such as "WEB-142" keeps its case)
+        text = text[0].lower() + text[1:]
+    return f"{opener}{text}{rng.choice(_CLOSERS)}"
+
+
+def _call(public_name: str, arguments: dict[str, object]) -> dict[str, object]:
+    fn = {"name": public_name, "arguments": json.dumps(arguments, ensure_ascii=False)}
+    return {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": fn}]}
+
+
+def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
+    """One example of `kind` (see KINDS)."""
+    table = servers()
+    if kind == "chat":
+        server = rng.choice(list(cats.by_server))
+        question, answer = rng.choice(_CHAT)
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return {"messages": messages, "tools": cats.by_server[server]}
+    server = rng.choice(list(table))
+    frames, replies = table[server]
+    name = rng.choice([n for n, f in frames.items() if f])
+    request: Request = rng.choice(frames[name])(rng)
+    offered = _offer(cats, kind, server, name, rng)
+    offered_names = {t["function"]["name"] for _, t in offered}
+    name = PREFER.get(server, {}).get(name, name) if PREFER.get(server, {}).get(name) in offered_names else name
+    prefixed = rng.random() < 0.5
+    tools = [_public(s, t, prefixed) for s, t in offered]
+    rng.shuffle(tools)
+    user = {"role": "user", "content": _register(request.text, server, rng)}
+    if kind == "none":
+        domains = sorted({DOMAINS[s] for s, _ in offered})
+        answer = rng.choice(_DECLINES).format(domains=" and ".join(domains))
+        return {"messages": [user, {"role": "assistant", "content": answer}], "tools": tools}
+    public = f"{server}__{name}" if prefixed else name
+    messages = [user, _call(public, request.arguments)]
+    if kind in ("result", "denied", "pending", "unknown"):
+        messages += turns.ending(*_ending(kind, server, name, public, replies[name], request, rng))
+    return {"messages": messages, "tools": tools}
+
+
+def _ending(
+    kind: str, server: str, name: str, public: str, reply: Reply, request: Request, rng: random.Random
+) -> tuple[str, str]:
+    if kind == "denied":
+        return turns.denied(public, server, name, rng)
+    if kind == "pending":
+        return turns.pending(public, server, name, rng)
+    if kind == "unknown":
+        return turns.unknown(public, rng)
+    return reply(request.arguments, rng)
+
+
+def natural(n: int, seed: int, shares: tuple[float, ...] = SHARES, cats: Catalogs | None = None) -> list[Example]:
+    """`n` examples drawn with `seed`, kinds in `shares` (aligned with KINDS)."""
+    if len(shares) != len(KINDS) or any(s < 0 for s in shares) or not sum(shares):
+        raise ValueError(f"shares must be {len(KINDS)} non-negative numbers for {', '.join(KINDS)}")
+    rng = random.Random(seed)
+    cats = cats or catalogs()
+    return [example(cats, rng.choices(KINDS, weights=shares)[0], rng) for _ in range(n)]

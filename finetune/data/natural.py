@@ -94,7 +94,7 @@ def _near(cats: Catalogs, server: str, name: str) -> list[tuple[str, Tool]]:
             if t["function"]["name"] != name and words & _tokens(t["function"]["name"])]  # fmt: skip
 
 
-def _offer(cats: Catalogs, kind: str, server: str, name: str, rng: random.Random) -> list[tuple[str, Tool]]:
+def offer(cats: Catalogs, kind: str, server: str, name: str, rng: random.Random) -> list[tuple[str, Tool]]:
     """(server, tool) pairs offered; the target is among them unless `kind` is none."""
     near = _near(cats, server, name)
     if kind == "none":
@@ -146,7 +146,7 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
     frames, replies = table[server]
     name = rng.choice([n for n, f in frames.items() if f])
     request: Request = rng.choice(frames[name])(rng)
-    offered = _offer(cats, kind, server, name, rng)
+    offered = offer(cats, kind, server, name, rng)
     offered_names = {t["function"]["name"] for _, t in offered}
     name = PREFER.get(server, {}).get(name, name) if PREFER.get(server, {}).get(name) in offered_names else name
     prefixed = rng.random() < 0.5

@@ -111,9 +111,9 @@ def _attendees(rng: random.Random) -> Said:
 
 FRAMES: dict[str, list[Frame]] = {
     "create_issue": [
-        ask(["File a bug in {project}: {title}.", "Open a ticket in {project} called {title}."],
+        ask(["File a bug in {project} — {title}.", "Open a ticket in {project} called {title}."],
             project=_project, title=lambda rng: v.quoted(rng, _BUGS)),
-        ask(["Open a ticket in {project}: {title} — {priority}.", "New issue for {project}, {title}; {priority}."],
+        ask(["Open a ticket in {project} saying {title}; {priority}.", "New issue for {project}, {title}; {priority}."],
             project=_project, title=lambda rng: v.quoted(rng, _BUGS), priority=_urgent),
         ask(["File {title} in {project} and tag it {labels}."], project=_project, title=lambda rng: v.quoted(rng, _BUGS),
             labels=_labels),

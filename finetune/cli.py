@@ -141,6 +141,10 @@ def data_teach(  # noqa: PLR0913 (options of one command)
     mode: str = typer.Option("strict", help="strict: the teacher's arguments follow the tool's schema; free: any object"),
     cache: Path = typer.Option(Path.home() / ".cache" / "warden" / "teach", help="disk cache of teacher answers and results"),
     dtype: str = typer.Option("auto", help="vLLM --dtype for --teacher (auto: bf16 where native, else float32)"),
+    max_tokens: int = typer.Option(256, min=16, help="generation limit per teacher answer"),
+    banned: list[Path] = typer.Option(
+        [], help="more eval sets (JSON/JSONL) whose questions a request must not be; BFCL and finetune/eval always count"
+    ),
 ) -> None:
     """Teacher-generated, verified examples: propose, validate (schema, no parameter named, defaults left out),
     execute where safe, confirm with a second pass; every verdict goes to candidates.jsonl."""
@@ -149,7 +153,7 @@ def data_teach(  # noqa: PLR0913 (options of one command)
     from tqdm import tqdm
 
     from finetune import data
-    from finetune.data import natural
+    from finetune.data import leakage, natural
     from finetune.data.teach import examples, teach
     from finetune.data.teach.cache import DiskCache
     from finetune.data.teach.execute import executor
@@ -170,13 +174,14 @@ def data_teach(  # noqa: PLR0913 (options of one command)
         _fail(f"no catalog left for --server {server}")
     commands = dict(e.split("=", 1) for e in execute)
     store = DiskCache(cache)
+    guard = leakage.default_guard(banned)
     with contextlib.ExitStack() as stack:
         if teacher is not None:
             typer.echo(f"starting vLLM for the teacher {teacher.name} (log: {out / 'teacher-vllm.log'}) ...")
             live = stack.enter_context(served(teacher.expanduser(), out / "teacher-vllm.log", dtype))
         else:
             live = Served(teacher_url.rstrip("/"), teacher_name, api_key)
-        model = Teacher(live.base_url, live.model, store, api_key=live.api_key or None)
+        model = Teacher(live.base_url, live.model, store, api_key=live.api_key or None, max_tokens=max_tokens)
         run = stack.enter_context(executor(commands, store)) if commands else None
         bar = stack.enter_context(tqdm(total=n, desc="teach", dynamic_ncols=True, mininterval=1))
 
@@ -185,7 +190,7 @@ def data_teach(  # noqa: PLR0913 (options of one command)
             bar.set_postfix(accepted=accepted)
 
         try:
-            candidates = teach(cats, n, seed, model, run, mode, progress)  # type: ignore[arg-type]
+            candidates = teach(cats, n, seed, model, run, mode, progress, guard)  # type: ignore[arg-type]
         except TeacherError as exc:
             _fail(str(exc))
     accepted = examples(candidates, cats)

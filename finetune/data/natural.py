@@ -53,7 +53,7 @@ _BACKGROUND = {
 }  # fmt: skip
 _CHAT = [("What is the capital of Peru?", "Lima."), ("How many legs does a spider have?", "Eight."),
          ("Write a haiku about autumn.", "Red leaves drift and fall,\nthe maple lets go softly,\nwind keeps what it takes."),
-         ("Thanks, that's all for now.", "You're welcome!"), ("What does 'ephemeral' mean?", "Lasting a very short time."),
+         ("Great, cheers for the help earlier!", "You're welcome!"), ("What does 'ephemeral' mean?", "Lasting a very short time."),
          ("Who painted the Mona Lisa?", "Leonardo da Vinci."), ("Is a tomato a fruit?", "Botanically, yes: it's a berry.")]  # fmt: skip
 _DECLINES = ["I can't do that with the tools I have here: they only cover {domains}.",
              "None of my tools can do that — they're for {domains}.",

@@ -2,15 +2,16 @@
 
 For candidate i of a run with seed s, a tool is drawn (Random(f"{s}/{i}")) from the catalogs, then:
 1. the teacher proposes a request and the call it implies (finetune.data.teach.teacher);
-2. the proposal must parse, validate against the tool's schema, not name a parameter and not repeat a
-   default (finetune.data.teach.verify);
+2. the proposal must parse, validate against the tool's schema, not name a parameter, not repeat a
+   default (finetune.data.teach.verify) and not be a benchmark or eval question (finetune.data.leakage);
 3. where it is safe (a read-only tool of a server the operator set up), the call runs against the real
    MCP server and must not fail (finetune.data.teach.execute);
 4. a second teacher pass must confirm that the request implies exactly that call;
 5. after a real result, the teacher writes a short grounded answer (kept when it passes its checks).
 Every stage's verdict is recorded on the candidate; only candidates that pass every stage become
 examples. Teacher answers and execution results are cached on disk, so a rerun with the same seed
-gives the same output without calling the teacher or the servers. Never reads BFCL or eval sets.
+gives the same output without calling the teacher or the servers. BFCL and eval questions are only
+ever matched against, never offered to the teacher.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from finetune.data import leakage
 from finetune.data.teach import verify
 from finetune.data.teach.execute import Executor
 from finetune.data.teach.teacher import Mode, Teacher
@@ -43,7 +45,7 @@ class Candidate:
 
     @property
     def accepted(self) -> bool:
-        required = ("parse", "schema", "names", "defaults", "execute", "confirm")
+        required = ("parse", "schema", "names", "defaults", "leak", "execute", "confirm")
         return all(stage in self.verdicts and not self.verdicts[stage] for stage in required)
 
     def record(self) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def _seed(seed: int, index: int, stage: int) -> int:
     return (seed * 1_000_003 + index * 10 + stage) % 2**31
 
 
-def _check(c: Candidate, tool: Tool, text: str) -> bool:
+def _check(c: Candidate, tool: Tool, text: str, guard: leakage.Guard | None) -> bool:
     """The pure checks, recorded on `c`; True when all passed."""
     parsed = verify.parse_proposal(text)
     if isinstance(parsed, str):
@@ -68,7 +70,8 @@ def _check(c: Candidate, tool: Tool, text: str) -> bool:
     c.verdicts["schema"] = verify.schema_problems(schema, c.arguments)
     c.verdicts["names"] = [f"names parameter {n!r}" for n in verify.named_parameters(c.arguments, c.request)]
     c.verdicts["defaults"] = [f"repeats the default of {n!r}" for n in verify.repeated_defaults(schema, c.arguments)]
-    return not (c.verdicts["schema"] or c.verdicts["names"] or c.verdicts["defaults"])
+    c.verdicts["leak"] = ["the request is a benchmark or eval question"] if guard and guard.hit(c.request) else []
+    return not (c.verdicts["schema"] or c.verdicts["names"] or c.verdicts["defaults"] or c.verdicts["leak"])
 
 
 def _execute(c: Candidate, executor: Executor | None) -> bool:
@@ -81,15 +84,21 @@ def _execute(c: Candidate, executor: Executor | None) -> bool:
     return not outcome.is_error
 
 
-def candidate(
-    index: int, seed: int, catalogs: dict[str, list[Tool]], teacher: Teacher, executor: Executor | None, mode: Mode
+def candidate(  # noqa: PLR0913 (one candidate's inputs)
+    index: int,
+    seed: int,
+    catalogs: dict[str, list[Tool]],
+    teacher: Teacher,
+    executor: Executor | None,
+    mode: Mode,
+    guard: leakage.Guard | None = None,
 ) -> Candidate:
     """One candidate through every stage it reaches."""
     rng = random.Random(f"{seed}/{index}")
     server = rng.choice(sorted(catalogs))
     tool = rng.choice(catalogs[server])
     c = Candidate(index, server, tool["function"]["name"])
-    if not _check(c, tool, teacher.propose(tool, mode, _seed(seed, index, 0))) or not _execute(c, executor):
+    if not _check(c, tool, teacher.propose(tool, mode, _seed(seed, index, 0)), guard) or not _execute(c, executor):
         return c
     verdict = verify.parse_confirmation(
         teacher.confirm(tool, c.request, {"name": c.tool, "arguments": c.arguments}, _seed(seed, index, 1))
@@ -113,11 +122,13 @@ def teach(  # noqa: PLR0913 (one run's inputs, all keyword at the call sites)
     executor: Executor | None = None,
     mode: Mode = "strict",
     progress: Progress | None = None,
+    guard: leakage.Guard | None = None,
 ) -> list[Candidate]:
-    """`n` candidates, every verdict recorded."""
+    """`n` candidates, every verdict recorded. `guard`: benchmark and eval questions (finetune.data.leakage)
+    a request must not be."""
     out: list[Candidate] = []
     for i in range(n):
-        out.append(candidate(i, seed, catalogs, teacher, executor, mode))
+        out.append(candidate(i, seed, catalogs, teacher, executor, mode, guard))
         if progress is not None:
             progress(i + 1, n, sum(c.accepted for c in out))
     return out

@@ -61,8 +61,9 @@ def data_build(
     ),
     synthetic: int = typer.Option(2000, help="examples over generated fake catalogs (0: none)"),
     natural: int = typer.Option(
-        0, help="natural requests over the real MCP catalogs shipped in finetune/data (values in context, "
-        "near-miss tools, answers after results, denials and pending approvals; 0: none)"
+        0,
+        help="natural requests over the real MCP catalogs shipped in finetune/data (values in context, "
+        "near-miss tools, answers after results, denials and pending approvals; 0: none)",
     ),
     per_catalog: int = typer.Option(200, help="examples per given catalog"),
     eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),
@@ -125,7 +126,7 @@ def data_build(
 
 
 @data_app.command("teach")
-def data_teach(  # noqa: PLR0913 (options of one command)
+def data_teach(
     out: Path = typer.Option(Path("data/teach"), help="directory for teach.jsonl, candidates.jsonl, summary.json"),
     n: int = typer.Option(100, min=1, help="candidates to generate (each one tool drawn from the catalogs)"),
     seed: int = typer.Option(0, help="same seed and cache, same output, without calling the teacher again"),
@@ -133,17 +134,26 @@ def data_teach(  # noqa: PLR0913 (options of one command)
     teacher_url: str = typer.Option("", help="or an OpenAI-compatible server already serving the teacher (…/v1)"),
     teacher_name: str = typer.Option("", help="the served model name (with --teacher-url)"),
     api_key: str = typer.Option("", envvar="WARDEN_TEACHER_API_KEY", help="API key of --teacher-url"),
-    tools: list[Path] = typer.Option([], help="tool schemas per server, {server: [MCP tools]} (default: the real snapshots)"),
+    tools: list[Path] = typer.Option(
+        [], help="tool schemas per server, {server: [MCP tools]} (default: the real snapshots)"
+    ),
     server: list[str] = typer.Option([], help="only draw tools of these servers (repeatable)"),
     execute: list[str] = typer.Option(
-        [], help="SERVER=COMMAND: run that server's read-only tools for real (stdio), e.g. 'time=python -m mcp_server_time'"
+        [],
+        help="SERVER=COMMAND: run that server's read-only tools for real (stdio), "
+        "e.g. 'time=python -m mcp_server_time'",
     ),
-    mode: str = typer.Option("strict", help="strict: the teacher's arguments follow the tool's schema; free: any object"),
-    cache: Path = typer.Option(Path.home() / ".cache" / "warden" / "teach", help="disk cache of teacher answers and results"),
+    mode: str = typer.Option(
+        "strict", help="strict: the teacher's arguments follow the tool's schema; free: any object"
+    ),
+    cache: Path = typer.Option(
+        Path.home() / ".cache" / "warden" / "teach", help="disk cache of teacher answers and results"
+    ),
     dtype: str = typer.Option("auto", help="vLLM --dtype for --teacher (auto: bf16 where native, else float32)"),
     max_tokens: int = typer.Option(256, min=16, help="generation limit per teacher answer"),
     banned: list[Path] = typer.Option(
-        [], help="more eval sets (JSON/JSONL) whose questions a request must not be; BFCL and finetune/eval always count"
+        [],
+        help="more eval sets (JSON/JSONL) whose questions a request must not be; BFCL and finetune/eval always count",
     ),
 ) -> None:
     """Teacher-generated, verified examples: propose, validate (schema, no parameter named, defaults left out),
@@ -152,14 +162,13 @@ def data_teach(  # noqa: PLR0913 (options of one command)
 
     from tqdm import tqdm
 
-    from finetune import data
+    from finetune import catalog, data
     from finetune.data import leakage, natural
     from finetune.data.teach import examples, teach
     from finetune.data.teach.cache import DiskCache
     from finetune.data.teach.execute import executor
     from finetune.data.teach.serve import Served, served
     from finetune.data.teach.teacher import Teacher, TeacherError
-    from finetune import catalog
 
     if mode not in ("strict", "free"):
         _fail(f"--mode must be strict or free, not {mode!r}")
@@ -190,7 +199,7 @@ def data_teach(  # noqa: PLR0913 (options of one command)
             bar.set_postfix(accepted=accepted)
 
         try:
-            candidates = teach(cats, n, seed, model, run, mode, progress, guard)  # type: ignore[arg-type]
+            candidates = teach(cats, n, seed, model, executor=run, mode=mode, progress=progress, guard=guard)  # type: ignore[arg-type]
         except TeacherError as exc:
             _fail(str(exc))
     accepted = examples(candidates, cats)

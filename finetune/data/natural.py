@@ -26,9 +26,8 @@ from pathlib import Path
 
 from finetune.catalog import to_openai
 from finetune.data import turns
-from finetune.data.frames import Reply, Request, servers
+from finetune.data.frames import Reply, Request, servers, tracker
 from finetune.data.frames import filesystem as fs_frames
-from finetune.data.frames import tracker
 from finetune.synth import Example, Tool
 
 SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
@@ -36,28 +35,44 @@ SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
 KINDS = ("call", "which", "none", "chat", "result", "denied", "pending", "unknown")
 SHARES = (0.34, 0.14, 0.1, 0.04, 0.22, 0.07, 0.07, 0.02)
 """Default share of each kind: most examples end in a call or answer after one."""
-DOMAINS = {"time": "time zones", "git": "git repositories", "filesystem": "files and folders",
-           "memory": "a knowledge graph", "everything": "the MCP demo server", "tracker": "issues and meetings"}  # fmt: skip
+DOMAINS = {
+    "time": "time zones",
+    "git": "git repositories",
+    "filesystem": "files and folders",
+    "memory": "a knowledge graph",
+    "everything": "the MCP demo server",
+    "tracker": "issues and meetings",
+}
 PREFER = {"filesystem": fs_frames.PREFER}
 
 _OPENERS = ["", "", "", "", "Hey, ", "Quick one: ", "Hi! ", "Sorry to bother you — ", "Okay, ", "Please: "]
 _CLOSERS = ["", "", "", "", " Thanks!", " Thanks in advance.", " Cheers.", " ty", " Appreciate it."]
 _BACKGROUND = {
     "time": ["I'm planning calls with people in several countries.", "We have a distributed team."],
-    "git": ["I'm about to open a pull request.", "Something broke after yesterday's merge.",
-            "Cleaning up before the release."],
+    "git": [
+        "I'm about to open a pull request.",
+        "Something broke after yesterday's merge.",
+        "Cleaning up before the release.",
+    ],
     "filesystem": ["I'm tidying up my files.", "I'm preparing the monthly report.", "My disk is getting full."],
     "memory": ["Keep track of the people I work with.", "I'm building up notes about my contacts."],
     "everything": ["I'm testing the demo server.", "Just trying things out."],
     "tracker": ["We triage on Mondays.", "I'm organising the sprint."],
-}  # fmt: skip
-_CHAT = [("What is the capital of Peru?", "Lima."), ("How many legs does a spider have?", "Eight."),
-         ("Write a haiku about autumn.", "Red leaves drift and fall,\nthe maple lets go softly,\nwind keeps what it takes."),
-         ("Great, cheers for the help earlier!", "You're welcome!"), ("What does 'ephemeral' mean?", "Lasting a very short time."),
-         ("Who painted the Mona Lisa?", "Leonardo da Vinci."), ("Is a tomato a fruit?", "Botanically, yes: it's a berry.")]  # fmt: skip
-_DECLINES = ["I can't do that with the tools I have here: they only cover {domains}.",
-             "None of my tools can do that — they're for {domains}.",
-             "I don't have a tool for that; what I can reach here is {domains}."]  # fmt: skip
+}
+_CHAT = [
+    ("What is the capital of Peru?", "Lima."),
+    ("How many legs does a spider have?", "Eight."),
+    ("Write a haiku about autumn.", "Red leaves drift and fall,\nthe maple lets go softly,\nwind keeps what it takes."),
+    ("Great, cheers for the help earlier!", "You're welcome!"),
+    ("What does 'ephemeral' mean?", "Lasting a very short time."),
+    ("Who painted the Mona Lisa?", "Leonardo da Vinci."),
+    ("Is a tomato a fruit?", "Botanically, yes: it's a berry."),
+]
+_DECLINES = [
+    "I can't do that with the tools I have here: they only cover {domains}.",
+    "None of my tools can do that — they're for {domains}.",
+    "I don't have a tool for that; what I can reach here is {domains}.",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +105,12 @@ def _public(server: str, tool: Tool, prefixed: bool) -> Tool:
 def _near(cats: Catalogs, server: str, name: str) -> list[tuple[str, Tool]]:
     """Tools sharing a word with `name`: siblings on its server and same-verb tools on others."""
     words = _tokens(name)
-    return [(s, t) for s, tools in cats.by_server.items() for t in tools
-            if t["function"]["name"] != name and words & _tokens(t["function"]["name"])]  # fmt: skip
+    return [
+        (s, t)
+        for s, tools in cats.by_server.items()
+        for t in tools
+        if t["function"]["name"] != name and words & _tokens(t["function"]["name"])
+    ]
 
 
 def offer(cats: Catalogs, kind: str, server: str, name: str, rng: random.Random) -> list[tuple[str, Tool]]:
@@ -160,12 +179,12 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
     public = f"{server}__{name}" if prefixed else name
     messages = [user, _call(public, request.arguments)]
     if kind in ("result", "denied", "pending", "unknown"):
-        messages += turns.ending(*_ending(kind, server, name, public, replies[name], request, rng))
+        messages += turns.ending(*_ending(kind, replies[name], request, rng, server=server, name=name, public=public))
     return {"messages": messages, "tools": tools}
 
 
 def _ending(
-    kind: str, server: str, name: str, public: str, reply: Reply, request: Request, rng: random.Random
+    kind: str, reply: Reply, request: Request, rng: random.Random, *, server: str, name: str, public: str
 ) -> tuple[str, str]:
     if kind == "denied":
         return turns.denied(public, server, name, rng)

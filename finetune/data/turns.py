@@ -65,9 +65,17 @@ def pending(public_name: str, server: str, tool: str, rng: random.Random) -> tup
     """(tool turn content, answer) for a call held until a person approves it."""
     rule, reason, roles = rng.choice(_APPROVE_RULES)
     decision = Decision("approve", (rule,), reason, approver_roles=roles)
-    apr = Approval(id=approval_id(rng), call_id="call", identity="agent", server=server, tool=tool,
-                   tool_name=public_name, arguments="{}", args_hash="", expires_at=datetime(2026, 1, 1, tzinfo=UTC)
-                   + timedelta(hours=1))  # fmt: skip
+    apr = Approval(
+        id=approval_id(rng),
+        call_id="call",
+        identity="agent",
+        server=server,
+        tool=tool,
+        tool_name=public_name,
+        arguments="{}",
+        args_hash="",
+        expires_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=1),
+    )
     link = f"https://gateway.example/approvals/{apr.id}"
     text = answers.pending_message(apr, decision, link)
     answer = rng.choice(_PENDING_ANSWERS).format(id=apr.id, roles=" or ".join(roles), reason=reason)

@@ -21,8 +21,29 @@ class Said:
     """How the request mentions it."""
 
 
-_NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                 "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
+_NUMBER_WORDS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 
 ZONES = {  # IANA zone -> what people call it
     "Asia/Tokyo": ["Tokyo", "Japan"],
@@ -44,29 +65,78 @@ ZONES = {  # IANA zone -> what people call it
     "Asia/Seoul": ["Seoul"],
     "Europe/Oslo": ["Oslo", "Norway"],
 }
-REPOS = ["/home/dana/src/billing-api", "/srv/git/website", "/work/warden", "/Users/priya/code/mobile-app",
-         "/opt/projects/inventory", "/home/omar/dotfiles", "/var/lib/builds/checkout-service"]  # fmt: skip
+REPOS = [
+    "/home/dana/src/billing-api",
+    "/srv/git/website",
+    "/work/warden",
+    "/Users/priya/code/mobile-app",
+    "/opt/projects/inventory",
+    "/home/omar/dotfiles",
+    "/var/lib/builds/checkout-service",
+]
 REPO_PROSE = ["the repo at {p}", "{p}", "my checkout in {p}", "the project in {p}", "the repository under {p}"]
-FILES = ["src/app.py", "README.md", "docs/setup.md", "tests/test_auth.py", "package.json", "Makefile",
-         "src/components/Header.tsx", "config/settings.yaml", "CHANGELOG.md", "scripts/deploy.sh"]  # fmt: skip
-DIRS = ["/home/dana/notes", "/srv/data/exports", "/tmp/uploads", "/home/omar/Documents/invoices",
-        "/var/www/site/assets", "/projects/thesis/chapters", "/home/li/photos/2025"]  # fmt: skip
+FILES = [
+    "src/app.py",
+    "README.md",
+    "docs/setup.md",
+    "tests/test_auth.py",
+    "package.json",
+    "Makefile",
+    "src/components/Header.tsx",
+    "config/settings.yaml",
+    "CHANGELOG.md",
+    "scripts/deploy.sh",
+]
+DIRS = [
+    "/home/dana/notes",
+    "/srv/data/exports",
+    "/tmp/uploads",
+    "/home/omar/Documents/invoices",
+    "/var/www/site/assets",
+    "/projects/thesis/chapters",
+    "/home/li/photos/2025",
+]
 DOCS = ["todo.md", "report-q3.txt", "meeting-notes.md", "budget.csv", "draft.txt", "server.log", "ideas.md"]
 SHAS = ["a1b2c3d", "9f8e7d6", "4c5d6e7f", "e0f1a2b", "77ab19c", "3d2c1b0a"]
 BRANCHES = ["main", "develop", "feature/login-form", "fix/null-session", "release/2.4", "experiment/cache"]
 NEW_BRANCHES = ["feature/dark-mode", "fix/timeout-retry", "chore/bump-deps", "spike/graphql", "docs/api-guide"]
-COMMIT_MESSAGES = ["Fix login redirect loop", "Add retry to the upload client", "Update dependencies",
-                   "Remove unused feature flags", "Document the deploy steps", "Handle empty carts at checkout"]  # fmt: skip
+COMMIT_MESSAGES = [
+    "Fix login redirect loop",
+    "Add retry to the upload client",
+    "Update dependencies",
+    "Remove unused feature flags",
+    "Document the deploy steps",
+    "Handle empty carts at checkout",
+]
 SINCE = ["yesterday", "2 weeks ago", "3 days ago", "2025-01-15", "last monday", "2024-11-01T09:00:00"]
 PEOPLE = ["Dana Smith", "Li Wei", "Priya Nair", "Omar Haddad", "Jonas Berg", "Ana Lima", "Kenji Sato"]
 ORGS = ["Acme Corp", "Northwind", "the Oslo office", "Blue Harbor Labs", "Project Atlas"]
-FACTS = ["prefers email over calls", "is allergic to peanuts", "moved to Lisbon in May", "leads the mobile team",
-         "speaks Portuguese and German", "is on leave until March", "owns the billing service"]  # fmt: skip
+FACTS = [
+    "prefers email over calls",
+    "is allergic to peanuts",
+    "moved to Lisbon in May",
+    "leads the mobile team",
+    "speaks Portuguese and German",
+    "is on leave until March",
+    "owns the billing service",
+]
 RELATIONS = ["manages", "reports_to", "knows", "mentors", "works_with"]
-QUOTES = ["Running late, start without me", "The build is green again", "Can we move standup to 10?",
-          "Deploy finished at 14:02 with no errors", "Remember to rotate the API keys", "Lunch is on me today"]  # fmt: skip
-GLOBS = [("*.py", "Python files"), ("*.md", "Markdown files"), ("**/*.log", "log files anywhere below it"),
-         ("*.csv", "CSV files"), ("**/test_*.py", "test files at any depth"), ("*.json", "JSON files")]  # fmt: skip
+QUOTES = [
+    "Running late, start without me",
+    "The build is green again",
+    "Can we move standup to 10?",
+    "Deploy finished at 14:02 with no errors",
+    "Remember to rotate the API keys",
+    "Lunch is on me today",
+]
+GLOBS = [
+    ("*.py", "Python files"),
+    ("*.md", "Markdown files"),
+    ("**/*.log", "log files anywhere below it"),
+    ("*.csv", "CSV files"),
+    ("**/test_*.py", "test files at any depth"),
+    ("*.json", "JSON files"),
+]
 TOPICS = ["solid-state batteries", "the history of the printing press", "coral reef bleaching", "RISC-V adoption"]
 
 

@@ -33,36 +33,56 @@ def _links(rng: random.Random) -> Said:
 
 
 FRAMES: dict[str, list[Frame]] = {
-    "echo": [ask(["Repeat this back to me exactly: {message}", "Echo {message}.", "Say {message} back."],
-                 message=lambda rng: v.quoted(rng, v.QUOTES))],
-    "get-sum": [ask(["What's {a} plus {b}?", "Add {a} and {b}.", "I owe {a} and then {b} more — total?"],
-                    a=_number, b=_number)],
+    "echo": [
+        ask(
+            ["Repeat this back to me exactly: {message}", "Echo {message}.", "Say {message} back."],
+            message=lambda rng: v.quoted(rng, v.QUOTES),
+        )
+    ],
+    "get-sum": [
+        ask(["What's {a} plus {b}?", "Add {a} and {b}.", "I owe {a} and then {b} more — total?"], a=_number, b=_number)
+    ],
     "get-annotated-message": [
-        ask(["Show me what {messageType} notice looks like.", "Give me {messageType} sample with its annotations."],
-            messageType=_kind),
-        ask(["Show me {messageType} notice, and add the example picture."], messageType=_kind,
-            includeImage=lambda rng: Said(True, "")),
+        ask(
+            ["Show me what {messageType} notice looks like.", "Give me {messageType} sample with its annotations."],
+            messageType=_kind,
+        ),
+        ask(
+            ["Show me {messageType} notice, and add the example picture."],
+            messageType=_kind,
+            includeImage=lambda rng: Said(True, ""),
+        ),
     ],
     "get-env": [ask(["Which environment variables does the server see?", "Print the server's environment."])],
     "get-tiny-image": [ask(["Send me the little MCP logo.", "Show me the tiny test image."])],
-    "get-resource-links": [ask(["Give me some resource links.", "List a few resources I can open."]),
-                           ask(["Give me {count} resource links.", "I want {count} links to resources."], count=_links)],
-    "get-resource-reference": [ask(["Give me a reference to a resource.", "Point me at a text resource."]),
-                               ask(["Reference binary resource number {resourceId}."], resourceType=lambda rng: Said(
-                                   "Blob", ""), resourceId=lambda rng: v.count(rng, 2, 9))],
-    "get-structured-content": [ask(["What's the weather like in {location}?", "Conditions in {location} right now?"],
-                                    location=_city)],
+    "get-resource-links": [
+        ask(["Give me some resource links.", "List a few resources I can open."]),
+        ask(["Give me {count} resource links.", "I want {count} links to resources."], count=_links),
+    ],
+    "get-resource-reference": [
+        ask(["Give me a reference to a resource.", "Point me at a text resource."]),
+        ask(
+            ["Reference binary resource number {resourceId}."],
+            resourceType=lambda rng: Said("Blob", ""),
+            resourceId=lambda rng: v.count(rng, 2, 9),
+        ),
+    ],
+    "get-structured-content": [
+        ask(["What's the weather like in {location}?", "Conditions in {location} right now?"], location=_city)
+    ],
     "gzip-file-as-resource": [ask(["Compress the default README into a gzip file.", "gzip the sample file for me."])],
     "toggle-simulated-logging": [ask(["Turn the fake log messages on or off.", "Flip the simulated logging."])],
-    "toggle-subscriber-updates": [ask(["Toggle the resource update notifications.",
-                                       "Switch the simulated subscription updates."])],
+    "toggle-subscriber-updates": [
+        ask(["Toggle the resource update notifications.", "Switch the simulated subscription updates."])
+    ],
     "trigger-long-running-operation": [
         ask(["Start a long operation so I can watch the progress.", "Kick off the slow demo task."]),
         ask(["Run the long demo operation for {duration} seconds."], duration=lambda rng: v.count(rng, 11, 20)),
     ],
-    "simulate-research-query": [ask(["Research {topic} for me.", "Look into {topic} and report back."],
-                                     topic=lambda rng: v.pick(rng, v.TOPICS))],
-}  # fmt: skip
+    "simulate-research-query": [
+        ask(["Research {topic} for me.", "Look into {topic} and report back."], topic=lambda rng: v.pick(rng, v.TOPICS))
+    ],
+}
 
 
 def _fixed(result: str, answer: str) -> Reply:
@@ -79,8 +99,11 @@ def _sum(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
 
 
 def _weather(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
-    w = {"temperature": rng.randint(-5, 35), "conditions": rng.choice(["Sunny", "Cloudy", "Light rain"]),
-         "humidity": rng.randint(20, 95)}  # fmt: skip
+    w: dict[str, Any] = {
+        "temperature": rng.randint(-5, 35),
+        "conditions": rng.choice(["Sunny", "Cloudy", "Light rain"]),
+        "humidity": rng.randint(20, 95),
+    }
     answer = f"In {args['location']}: {w['conditions'].lower()}, {w['temperature']} °C, humidity {w['humidity']}%."
     return json.dumps(w), answer
 
@@ -89,7 +112,9 @@ REPLIES: dict[str, Reply] = {
     "echo": _fixed("Echo: {message}", "It says: {message}"),
     "get-sum": _sum,
     "get-annotated-message": _fixed("{messageType} message", "Here is the {messageType} example."),
-    "get-env": _fixed('{{"PATH": "/usr/bin", "HOME": "/home/mcp"}}', "The server sees PATH=/usr/bin and HOME=/home/mcp."),
+    "get-env": _fixed(
+        '{{"PATH": "/usr/bin", "HOME": "/home/mcp"}}', "The server sees PATH=/usr/bin and HOME=/home/mcp."
+    ),
     "get-tiny-image": _fixed("This is a tiny image:", "Here is the tiny MCP logo."),
     "get-resource-links": _fixed("Here are resource links to resources", "I got the resource links."),
     "get-resource-reference": _fixed("Returning resource reference for Resource", "Here's the reference."),
@@ -99,4 +124,4 @@ REPLIES: dict[str, Reply] = {
     "toggle-subscriber-updates": _fixed("Started simulated resource updates", "Updates are on."),
     "trigger-long-running-operation": _fixed("Long running operation completed.", "The operation finished."),
     "simulate-research-query": _fixed("Research complete on {topic}", "The research on {topic} is done."),
-}  # fmt: skip
+}

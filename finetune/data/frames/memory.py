@@ -50,29 +50,58 @@ def _topic(rng: random.Random) -> Said:
 
 
 FRAMES: dict[str, list[Frame]] = {
-    "create_entities": [ask(["Remember {entities}.", "Add {entities} to your memory.",
-                             "Keep a record of {entities} in the knowledge graph."], entities=_entities)],
+    "create_entities": [
+        ask(
+            [
+                "Remember {entities}.",
+                "Add {entities} to your memory.",
+                "Keep a record of {entities} in the knowledge graph.",
+            ],
+            entities=_entities,
+        )
+    ],
     "create_relations": [ask(["Note in the graph that {relations}.", "Remember: {relations}."], relations=_relations)],
-    "add_observations": [ask(["Add to what you know: {observations}.", "Update your notes — {observations}."],
-                             observations=_notes)],
-    "delete_entities": [ask(["Forget everything about {entityNames}.", "Remove {entityNames} from your memory."],
-                            entityNames=_names)],
-    "delete_observations": [ask(["That's outdated: forget {deletions}.", "Drop the note {deletions}."],
-                                deletions=_deletions)],
-    "delete_relations": [ask(["That's no longer true: {relations}. Remove it.", "Unlink this: {relations}."],
-                             relations=_relations)],
-    "read_graph": [ask(["What do you remember about everything?", "Dump your whole knowledge graph.",
-                        "Show me all you have stored in memory."])],
-    "search_nodes": [ask(["What do you know that mentions {query}?", "Search your memory for {query}.",
-                          "Anything stored about {query}?"], query=_topic)],
+    "add_observations": [
+        ask(["Add to what you know: {observations}.", "Update your notes — {observations}."], observations=_notes)
+    ],
+    "delete_entities": [
+        ask(["Forget everything about {entityNames}.", "Remove {entityNames} from your memory."], entityNames=_names)
+    ],
+    "delete_observations": [
+        ask(["That's outdated: forget {deletions}.", "Drop the note {deletions}."], deletions=_deletions)
+    ],
+    "delete_relations": [
+        ask(["That's no longer true: {relations}. Remove it.", "Unlink this: {relations}."], relations=_relations)
+    ],
+    "read_graph": [
+        ask(
+            [
+                "What do you remember about everything?",
+                "Dump your whole knowledge graph.",
+                "Show me all you have stored in memory.",
+            ]
+        )
+    ],
+    "search_nodes": [
+        ask(
+            [
+                "What do you know that mentions {query}?",
+                "Search your memory for {query}.",
+                "Anything stored about {query}?",
+            ],
+            query=_topic,
+        )
+    ],
     "open_nodes": [ask(["Pull up what you have on {names}.", "Show me the entries for {names}."], names=_names)],
-}  # fmt: skip
+}
 
 
 def _graph(rng: random.Random) -> dict[str, Any]:
     name = rng.choice(v.PEOPLE)
-    return {"entities": [{"name": name, "entityType": "person", "observations": [rng.choice(v.FACTS)]}],
-            "relations": []}  # fmt: skip
+    return {
+        "entities": [{"name": name, "entityType": "person", "observations": [rng.choice(v.FACTS)]}],
+        "relations": [],
+    }
 
 
 def _found(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
@@ -99,8 +128,14 @@ REPLIES: dict[str, Reply] = {
     "create_entities": _echo_back("entities", "Saved."),
     "create_relations": _echo_back("relations", "Noted."),
     "add_observations": lambda args, rng: (
-        json.dumps({"results": [{"entityName": o["entityName"], "addedObservations": o["contents"]}
-                                for o in args["observations"]]}, indent=2),
+        json.dumps(
+            {
+                "results": [
+                    {"entityName": o["entityName"], "addedObservations": o["contents"]} for o in args["observations"]
+                ]
+            },
+            indent=2,
+        ),
         "Added.",
     ),
     "delete_entities": _done("They're forgotten."),
@@ -109,4 +144,4 @@ REPLIES: dict[str, Reply] = {
     "read_graph": _found,
     "search_nodes": _found,
     "open_nodes": _found,
-}  # fmt: skip
+}

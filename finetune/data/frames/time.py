@@ -15,20 +15,34 @@ SERVER = "time"
 
 FRAMES: dict[str, list[Frame]] = {
     "get_current_time": [
-        ask(["What time is it in {timezone}?", "what's the time in {timezone} right now",
-             "Is it still morning in {timezone}?", "I need to call a client in {timezone}. What's the local time there?",
-             "current local time, {timezone}", "My sister lives in {timezone} — would she be awake now?",
-             "Before I ping the team in {timezone}: what time is it over there?"], timezone=zone),
+        ask(
+            [
+                "What time is it in {timezone}?",
+                "what's the time in {timezone} right now",
+                "Is it still morning in {timezone}?",
+                "I need to call a client in {timezone}. What's the local time there?",
+                "current local time, {timezone}",
+                "My sister lives in {timezone} — would she be awake now?",
+                "Before I ping the team in {timezone}: what time is it over there?",
+            ],
+            timezone=zone,
+        ),
     ],
     "convert_time": [
-        ask(["If it's {time} in {source_timezone}, what time is it in {target_timezone}?",
-             "Convert {time} {source_timezone} time to {target_timezone}.",
-             "Our standup is at {time} in {source_timezone}. When is that for someone in {target_timezone}?",
-             "{time} {source_timezone} -> {target_timezone}?",
-             "The webinar starts {time} {source_timezone} time; what's that in {target_timezone}?"],
-            time=clock, source_timezone=zone, target_timezone=zone),
+        ask(
+            [
+                "If it's {time} in {source_timezone}, what time is it in {target_timezone}?",
+                "Convert {time} {source_timezone} time to {target_timezone}.",
+                "Our standup is at {time} in {source_timezone}. When is that for someone in {target_timezone}?",
+                "{time} {source_timezone} -> {target_timezone}?",
+                "The webinar starts {time} {source_timezone} time; what's that in {target_timezone}?",
+            ],
+            time=clock,
+            source_timezone=zone,
+            target_timezone=zone,
+        ),
     ],
-}  # fmt: skip
+}
 
 
 def _moment(rng: random.Random) -> datetime:
@@ -37,8 +51,12 @@ def _moment(rng: random.Random) -> datetime:
 
 def _at(zone_name: str, when: datetime) -> dict[str, Any]:
     local = when.astimezone(ZoneInfo(zone_name))
-    return {"timezone": zone_name, "datetime": local.isoformat(timespec="seconds"),
-            "day_of_week": local.strftime("%A"), "is_dst": bool(local.dst())}  # fmt: skip
+    return {
+        "timezone": zone_name,
+        "datetime": local.isoformat(timespec="seconds"),
+        "day_of_week": local.strftime("%A"),
+        "is_dst": bool(local.dst()),
+    }
 
 
 def _now(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
@@ -55,8 +73,11 @@ def _convert(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
     src = day.replace(hour=hour, minute=minute, second=0, microsecond=0)
     dst = src.astimezone(dst_zone)
     hours = (dst.utcoffset() - src.utcoffset()).total_seconds() / 3600  # type: ignore[operator]
-    result = {"source": _at(args["source_timezone"], src), "target": _at(args["target_timezone"], dst),
-              "time_difference": f"{hours:+.1f}h"}  # fmt: skip
+    result = {
+        "source": _at(args["source_timezone"], src),
+        "target": _at(args["target_timezone"], dst),
+        "time_difference": f"{hours:+.1f}h",
+    }
     answer = f"{args['time']} in {args['source_timezone']} is {dst:%H:%M} in {args['target_timezone']} ({hours:+g} h)."
     return json.dumps(result, indent=2), answer
 

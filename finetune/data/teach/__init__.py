@@ -49,9 +49,17 @@ class Candidate:
         return all(stage in self.verdicts and not self.verdicts[stage] for stage in required)
 
     def record(self) -> dict[str, Any]:
-        return {"index": self.index, "server": self.server, "tool": self.tool, "request": self.request,
-                "arguments": self.arguments, "verdicts": self.verdicts, "result": self.result,
-                "answer": self.answer, "accepted": self.accepted}  # fmt: skip
+        return {
+            "index": self.index,
+            "server": self.server,
+            "tool": self.tool,
+            "request": self.request,
+            "arguments": self.arguments,
+            "verdicts": self.verdicts,
+            "result": self.result,
+            "answer": self.answer,
+            "accepted": self.accepted,
+        }
 
 
 def _seed(seed: int, index: int, stage: int) -> int:
@@ -68,7 +76,8 @@ def _check(c: Candidate, tool: Tool, text: str, guard: leakage.Guard | None) -> 
     c.request, c.arguments = parsed
     schema = tool["function"]["parameters"]
     c.verdicts["schema"] = verify.schema_problems(schema, c.arguments)
-    c.verdicts["names"] = [f"names parameter {n!r}" for n in verify.named_parameters(c.arguments, c.request)]
+    named = [f"names parameter {n!r}" for n in verify.named_parameters(c.arguments, c.request)]
+    c.verdicts["names"] = verify.request_problems(c.request, c.tool) + named
     c.verdicts["defaults"] = [f"repeats the default of {n!r}" for n in verify.repeated_defaults(schema, c.arguments)]
     c.verdicts["leak"] = ["the request is a benchmark or eval question"] if guard and guard.hit(c.request) else []
     return not (c.verdicts["schema"] or c.verdicts["names"] or c.verdicts["defaults"] or c.verdicts["leak"])
@@ -84,11 +93,12 @@ def _execute(c: Candidate, executor: Executor | None) -> bool:
     return not outcome.is_error
 
 
-def candidate(  # noqa: PLR0913 (one candidate's inputs)
+def candidate(
     index: int,
     seed: int,
     catalogs: dict[str, list[Tool]],
     teacher: Teacher,
+    *,
     executor: Executor | None,
     mode: Mode,
     guard: leakage.Guard | None = None,
@@ -114,11 +124,12 @@ def candidate(  # noqa: PLR0913 (one candidate's inputs)
     return c
 
 
-def teach(  # noqa: PLR0913 (one run's inputs, all keyword at the call sites)
+def teach(
     catalogs: dict[str, list[Tool]],
     n: int,
     seed: int,
     teacher: Teacher,
+    *,
     executor: Executor | None = None,
     mode: Mode = "strict",
     progress: Progress | None = None,
@@ -128,7 +139,7 @@ def teach(  # noqa: PLR0913 (one run's inputs, all keyword at the call sites)
     a request must not be."""
     out: list[Candidate] = []
     for i in range(n):
-        out.append(candidate(i, seed, catalogs, teacher, executor, mode, guard))
+        out.append(candidate(i, seed, catalogs, teacher, executor=executor, mode=mode, guard=guard))
         if progress is not None:
             progress(i + 1, n, sum(c.accepted for c in out))
     return out

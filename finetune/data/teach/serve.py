@@ -25,12 +25,11 @@ class Served:
 def served(
     model_dir: Path, log: Path, dtype: str = "auto", progress: Callable[[float], None] | None = None
 ) -> Iterator[Served]:
+    from finetune.precision import vllm_dtype
     from gateway.config import Settings
     from serving.install import find_python, probe
     from serving.ports import free_port
     from serving.process import build_spec, launch
-
-    from finetune.precision import vllm_dtype
 
     install = probe(find_python(Settings().vllm_python))
     chosen = vllm_dtype(dtype, install.device)

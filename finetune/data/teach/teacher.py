@@ -83,7 +83,9 @@ class Teacher:
             return str(cached)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
-            response = httpx.post(f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout_s)
+            response = httpx.post(
+                f"{self.base_url}/chat/completions", json=body, headers=headers, timeout=self.timeout_s
+            )
         except httpx.HTTPError as exc:
             raise TeacherError(f"teacher at {self.base_url} unreachable: {exc!r}") from exc
         if response.status_code != 200:
@@ -97,7 +99,10 @@ class Teacher:
         params = {k: v for k, v in tool["function"]["parameters"].items() if k not in ("$defs", "$schema")}
         schema: dict[str, Any] = {
             "type": "object",
-            "properties": {"request": {"type": "string"}, "arguments": params if mode == "strict" else {"type": "object"}},
+            "properties": {
+                "request": {"type": "string"},
+                "arguments": params if mode == "strict" else {"type": "object"},
+            },
             "required": ["request", "arguments"],
         }
         if mode == "strict" and "$defs" in tool["function"]["parameters"]:

@@ -2,9 +2,10 @@
 
 Each check returns the problems it found as short sentences (empty: passed): the teacher's answer
 parses as `{"request": str, "arguments": object}`; the arguments validate against the tool's schema
-(jsonschema, Draft 2020-12, `$defs` resolved); the request does not name a parameter (its identifier,
-its multi-word label, or the label used as a key, "timezone: X"); no argument merely repeats its
-default (defaults must be left out). Pure functions: never calls the teacher or a server.
+(jsonschema, Draft 2020-12, `$defs` resolved); the request reads like a person's (three words or more,
+not the tool's name) and does not name a parameter (its identifier, its multi-word label, or the label
+used as a key, "timezone: X"); no argument merely repeats its default (defaults must be left out).
+Pure functions: never calls the teacher or a server.
 """
 
 from __future__ import annotations
@@ -62,6 +63,19 @@ def named_parameters(arguments: dict[str, Any], request: str) -> list[str]:
     return named
 
 
+def request_problems(request: str, tool_name: str) -> list[str]:
+    """A request is a few words a person would type, and never the tool's identifier (`get_current_time`)."""
+    problems = []
+    if len(request.split()) < 3:
+        problems.append("the request has fewer than 3 words")
+    if len(request) > 600:
+        problems.append(f"the request is too long ({len(request)} characters)")
+    identifier = not (tool_name.isalpha() and tool_name.islower())  # "echo" is also a word people use
+    if identifier and re.search(rf"(?<![\w-]){re.escape(tool_name.lower())}(?![\w-])", request.lower()):
+        problems.append(f"the request names the tool {tool_name!r}")
+    return problems
+
+
 def _resolve(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     ref = prop.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
@@ -72,8 +86,11 @@ def _resolve(prop: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 def repeated_defaults(schema: dict[str, Any], arguments: dict[str, Any]) -> list[str]:
     """Top-level arguments whose value is the schema's default (they should have been left out)."""
     props = schema.get("properties", {})
-    return [k for k, v in arguments.items() if k in props and "default" in _resolve(props[k], schema)
-            and _resolve(props[k], schema)["default"] == v]  # fmt: skip
+    return [
+        k
+        for k, v in arguments.items()
+        if k in props and "default" in _resolve(props[k], schema) and _resolve(props[k], schema)["default"] == v
+    ]
 
 
 def answer_problems(answer: str, result: str) -> list[str]:

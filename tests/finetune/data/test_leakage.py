@@ -46,13 +46,23 @@ def test_no_bfcl_or_eval_question_in_generated_data(guard: leakage.Guard) -> Non
 def test_a_planted_question_is_found_exactly_and_normalised(guard: leakage.Guard) -> None:
     question = bfcl.load("multiple")[7]["messages"][0]["content"]
     altered = "  " + question.upper().replace(",", " ,").rstrip("?.") + "!! "
-    planted = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "ok"}], "tools": []}
-               for q in (question, altered, "What is the capital of Peru, then?")]  # fmt: skip
+    planted = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "ok"}], "tools": []}
+        for q in (question, altered, "What is the capital of Peru, then?")
+    ]
     assert leakage.leaks(planted, guard) == [question, altered]
     own = leakage.Guard(["Our standup is at 09:30 here in New York. When is that for Priya?"])
-    assert leakage.leaks([{"messages": [{"role": "user", "content": "our standup is at 09 30 here in new york; "
-                                         "when is that for priya"}]}], own)  # fmt: skip
+    assert leakage.leaks(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "our standup is at 09 30 here in new york; when is that for priya"}
+                ]
+            }
+        ],
+        own,
+    )
 
 
 def test_normalise_folds_case_punctuation_whitespace_and_unicode() -> None:
-    assert leakage.normalise("  Ｗhat’s the TIME,\tin Tokyo?? ") == "what s the time in tokyo"
+    assert leakage.normalise("  \uff37hat\u2019s the TIME,\tin Tokyo?? ") == "what s the time in tokyo"

@@ -100,7 +100,7 @@ def test_defaults_are_left_out_and_enum_values_are_valid() -> None:
 def test_values_live_in_the_request_context() -> None:
     for ex in _examples("call", 1000):
         request = ex["messages"][0]["content"]
-        for name, args, _ in _calls(ex):
+        for _, args, _ in _calls(ex):
             for key, value in args.items():
                 if isinstance(value, str) and value.startswith("/"):  # paths appear verbatim, in prose
                     assert value in request, (key, value, request)
@@ -112,14 +112,24 @@ def test_the_catalogs_cover_the_shapes_of_real_schemas() -> None:
     called = {name.split("__")[-1] for ex in _examples("call", 2000) for name, _, _ in _calls(ex)}
     framed = {tool for frames, _ in servers().values() for tool, fs in frames.items() if fs}
     assert framed <= called
-    snapshot = {t["function"]["name"] for s in ("time", "git", "filesystem", "memory", "everything") for t in CATS.by_server[s]}
+    snapshot = {
+        t["function"]["name"] for s in ("time", "git", "filesystem", "memory", "everything") for t in CATS.by_server[s]
+    }
     assert snapshot <= framed  # every tool of the five real servers has frames
-    schemas = [t["function"]["parameters"] for tools in CATS.by_server.values() for t in tools
-               if t["function"]["name"] in called]  # fmt: skip
+    schemas = [
+        t["function"]["parameters"]
+        for tools in CATS.by_server.values()
+        for t in tools
+        if t["function"]["name"] in called
+    ]
     text = json.dumps(schemas)
     assert '"$defs"' in text and '"$ref"' in text and '"anyOf"' in text and '"enum"' in text
-    arrays_of_objects = [p for s in schemas for p in s.get("properties", {}).values()
-                         if p.get("type") == "array" and (p["items"].get("type") == "object" or "$ref" in p["items"])]  # fmt: skip
+    arrays_of_objects = [
+        p
+        for s in schemas
+        for p in s.get("properties", {}).values()
+        if p.get("type") == "array" and (p["items"].get("type") == "object" or "$ref" in p["items"])
+    ]
     assert len(arrays_of_objects) >= 6
     assert max(len(t["function"]["description"]) for tools in CATS.by_server.values() for t in tools) > 300
 

@@ -40,11 +40,23 @@ def test_schema_problems_follow_the_real_schemas_including_defs() -> None:
 def test_a_request_that_names_a_parameter_is_caught() -> None:
     args = {"repo_path": "/srv/git/api", "max_count": 5}
     assert verify.named_parameters(args, "Show me the last five commits in /srv/git/api.") == []
-    assert verify.named_parameters(args, "git log with repo_path /srv/git/api, max count 5") == ["repo_path", "max_count"]
+    assert verify.named_parameters(args, "git log with repo_path /srv/git/api, max count 5") == [
+        "repo_path",
+        "max_count",
+    ]
     assert verify.named_parameters({"timezone": "UTC"}, "timezone: UTC please") == ["timezone"]
     assert verify.named_parameters({"timezone": "UTC"}, "What time zone is UTC in?") == []
     nested = {"entities": [{"name": "Dana", "entityType": "person", "observations": []}]}
     assert verify.named_parameters(nested, "Remember Dana, entity type person") == ["entityType"]
+
+
+def test_a_request_must_read_like_a_person_and_not_name_the_tool() -> None:
+    assert verify.request_problems("What time is it in Oslo right now?", "get_current_time") == []
+    assert verify.request_problems("GET", "get_current_time") == ["the request has fewer than 3 words"]
+    assert verify.request_problems("please run get_current_time for Oslo", "get_current_time") == [
+        "the request names the tool 'get_current_time'"
+    ]
+    assert verify.request_problems("Echo this back: hello there", "echo") == []  # a word, not an identifier
 
 
 def test_defaults_that_are_repeated_are_caught() -> None:

@@ -206,3 +206,17 @@ def test_the_shipped_snapshot_is_the_risk_tests_snapshot() -> None:
 def test_examples_round_trip_through_the_chat_template(tokenizer: Any) -> None:
     examples = [natural.example(CATS, kind, random.Random(i)) for i, kind in enumerate(natural.KINDS * 25)]
     assert roundtrip.check(tokenizer, [data.normalize(ex) for ex in examples]) == len(examples)
+
+
+def test_data_build_adds_natural_examples(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from finetune.cli import finetune_app
+
+    args = ["data", "build", "--out", str(tmp_path), "--synthetic", "0", "--natural", "300", "--split", "example"]
+    result = CliRunner().invoke(finetune_app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["natural"] == 300 and summary["train"]["examples"] + summary["eval"]["examples"] > 250
+    train = data.read_jsonl(tmp_path / "train.jsonl")  # validated line by line
+    assert any(m["role"] == "tool" for ex in train for m in ex["messages"])

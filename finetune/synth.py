@@ -4,7 +4,7 @@ Owns: many varied fake catalogs (domains x verbs x typed parameters) so an adapt
 call format and argument copying rather than particular tools, and examples for any catalog:
 a request whose argument values appear literally in its text with the correct call, several
 tools offered where one fits, parallel calls, and requests no offered tool fits (the right
-answer is text, no call). Deterministic for a `random.Random`. It never validates (data.py does)
+answer is text, no call). Deterministic for a `random.Random`. It never validates (finetune.data does)
 and never reads BFCL data.
 """
 

@@ -9,6 +9,8 @@ names bare or with the gateway's `server__` prefix) and is one of:
 - `call`: a request whose values live in its context; the one call it implies;
 - `which`: the same, offered mostly near-misses (similar names, the same verb on another server);
 - `none`: a request for a server that is not offered while same-verb tools of others are: text;
+- `cannot`: a request the offered server's tools come close to but cannot do (delete a branch with
+  the git tools, multiply with a sum tool): text;
 - `chat`: small talk with tools offered: a plain answer;
 - `result` / `denied` / `pending` / `unknown`: the call, then the tool's result, the gateway's
   denial, its pending approval or its unknown-tool answer (finetune.data.turns), then a short answer.
@@ -32,8 +34,8 @@ from finetune.synth import Example, Tool
 
 SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
 """tools/list of the five real servers (a copy of tests/gateway/risk/catalogs.json; a test keeps them equal)."""
-KINDS = ("call", "which", "none", "chat", "result", "denied", "pending", "unknown")
-SHARES = (0.34, 0.14, 0.1, 0.04, 0.22, 0.07, 0.07, 0.02)
+KINDS = ("call", "which", "none", "cannot", "chat", "result", "denied", "pending", "unknown")
+SHARES = (0.32, 0.13, 0.08, 0.06, 0.04, 0.22, 0.07, 0.06, 0.02)
 """Default share of each kind: most examples end in a call or answer after one."""
 DOMAINS = {
     "time": "time zones",
@@ -67,6 +69,40 @@ _CHAT = [
     ("What does 'ephemeral' mean?", "Lasting a very short time."),
     ("Who painted the Mona Lisa?", "Leonardo da Vinci."),
     ("Is a tomato a fruit?", "Botanically, yes: it's a berry."),
+]
+_UNABLE = {
+    "time": [
+        "Set an alarm for 6:30 tomorrow.",
+        "What's the weather like in Tokyo?",
+        "Remind me at 5 pm to call Dana.",
+        "How many days are left until New Year?",
+    ],
+    "git": [
+        "Delete the branch feature/login-form in /srv/git/website.",
+        "Push my commits in /work/warden to origin.",
+        "Merge develop into main in /home/dana/src/billing-api.",
+        "Rebase my branch onto main in /srv/git/website.",
+        "Clone https://github.com/acme/api into /srv/git/api.",
+    ],
+    "filesystem": [
+        "Delete /tmp/uploads/draft.txt.",
+        "Make /home/dana/notes/todo.md read-only.",
+        "Zip the folder /srv/data/exports.",
+        "Email /srv/data/exports/budget.csv to Li.",
+    ],
+    "memory": [
+        "Send Dana an email about tomorrow.",
+        "Export the whole graph to /tmp/graph.csv.",
+        "Translate Priya's notes into German.",
+    ],
+    "everything": ["Multiply 6 by 7.", "What's 120 divided by 8?", "Show me a huge high-resolution photo."],
+    "tracker": ["Delete issue WEB-142.", "Add a comment to OPS-7 saying it's blocked.", "Cancel the design sync."],
+}
+"""Requests close to what a server's tools do that none of them can do: the right answer is text."""
+_CANNOT = [
+    "None of the tools I have here can do that.",
+    "I can't do that: the tools I have for {domain} don't offer it.",
+    "That isn't something these tools can do, so I won't call one.",
 ]
 _DECLINES = [
     "I can't do that with the tools I have here: they only cover {domains}.",
@@ -162,6 +198,19 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
         messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         return {"messages": messages, "tools": cats.by_server[server]}
     server = rng.choice(list(table))
+    if kind == "cannot":
+        offered = [(server, t) for t in cats.by_server[server]]
+        if rng.random() < 0.3:
+            other = rng.choice([s for s in cats.by_server if s != server])
+            offered += [(other, t) for t in cats.by_server[other]]
+        prefixed = rng.random() < 0.5
+        text = _register(rng.choice(_UNABLE[server]), server, rng)
+        answer = rng.choice(_CANNOT).format(domain=DOMAINS[server])
+        tools = [_public(s, t, prefixed) for s, t in offered]
+        return {
+            "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
+            "tools": tools,
+        }
     frames, replies = table[server]
     name = rng.choice([n for n, f in frames.items() if f])
     request: Request = rng.choice(frames[name])(rng)

@@ -46,6 +46,24 @@ _NUMBER_WORDS = [
 ]
 
 ZONES = {  # IANA zone -> what people call it
+    "Europe/Lisbon": ["Lisbon", "Portugal"],
+    "America/Mexico_City": ["Mexico City"],
+    "Africa/Cairo": ["Cairo", "Egypt"],
+    "Asia/Jakarta": ["Jakarta"],
+    "Europe/Istanbul": ["Istanbul", "Turkey"],
+    "Asia/Hong_Kong": ["Hong Kong"],
+    "America/Vancouver": ["Vancouver"],
+    "America/Denver": ["Denver"],
+    "Pacific/Honolulu": ["Honolulu", "Hawaii"],
+    "Atlantic/Reykjavik": ["Reykjavik", "Iceland"],
+    "America/Argentina/Buenos_Aires": ["Buenos Aires"],
+    "Africa/Johannesburg": ["Johannesburg", "South Africa"],
+    "Asia/Bangkok": ["Bangkok"],
+    "Europe/Warsaw": ["Warsaw", "Poland"],
+    "Europe/Dublin": ["Dublin", "Ireland"],
+    "Europe/Zurich": ["Zurich"],
+    "Asia/Shanghai": ["Shanghai", "Beijing"],
+    "UTC": ["UTC"],
     "Asia/Tokyo": ["Tokyo", "Japan"],
     "Europe/Paris": ["Paris", "France"],
     "America/New_York": ["New York", "NYC"],
@@ -152,10 +170,29 @@ def zone(rng: random.Random) -> Said:
     return Said(z, rng.choice(ZONES[z]) if rng.random() < 0.6 else z)
 
 
+_SPOKEN = {0: "o'clock", 15: "quarter past", 30: "half past", 45: "quarter to"}
+_HOURS = ["midnight", *_NUMBER_WORDS[1:13], *_NUMBER_WORDS[1:12]]
+
+
+def _spoken(h: int, m: int) -> str:
+    """09:15 -> "quarter past nine in the morning"; 12:00 -> "noon"."""
+    if (h, m) == (12, 0):
+        return "noon"
+    if (h, m) == (0, 0):
+        return "midnight"
+    part = "in the morning" if h < 12 else "in the afternoon" if h < 18 else "in the evening"
+    if m == 45:
+        return f"quarter to {_HOURS[(h + 1) % 24] if (h + 1) % 24 else 'midnight'} {part}"
+    word = _HOURS[h] if h else "twelve"
+    return f"{word} o'clock {part}" if m == 0 else f"{_SPOKEN[m]} {word} {part}"
+
+
 def clock(rng: random.Random) -> Said:
-    """HH:MM in 24-hour form; the words sometimes am/pm."""
+    """HH:MM in 24-hour form; the words sometimes am/pm or spoken ("half past two in the afternoon")."""
     h, m = rng.randrange(24), rng.choice([0, 15, 30, 45, 5, 50])
     value = f"{h:02d}:{m:02d}"
+    if m in _SPOKEN and 0 < h < 23 and rng.random() < 0.3:
+        return Said(value, _spoken(h, m))
     if rng.random() < 0.4 and 0 < h < 24:
         hh = h % 12 or 12
         return Said(value, f"{hh}:{m:02d} {'pm' if h >= 12 else 'am'}" if m else f"{hh} {'pm' if h >= 12 else 'am'}")

@@ -152,8 +152,11 @@ def test_none_examples_offer_same_verb_tools_of_other_servers_but_never_the_aske
         assert all(server != "filesystem" for server, _ in offered)
         cross += any(t["function"]["name"] == "search_nodes" for _, t in offered)
     assert cross > 250
-    for ex in _examples("none", 200):
+    for ex in _examples("none", 200) + _examples("cannot", 200):
         assert not ex["messages"][-1].get("tool_calls") and len(ex["messages"]) == 2
+    servers_offered = [{t["function"]["name"].split("__")[-1] for t in ex["tools"]} for ex in _examples("cannot", 200)]
+    whole = [{t["function"]["name"] for t in tools} for tools in CATS.by_server.values()]
+    assert all(any(w <= names for w in whole) for names in servers_offered)  # a whole catalog that cannot do it
 
 
 def test_answers_after_a_result_are_short_grounded_and_never_echo_the_result() -> None:

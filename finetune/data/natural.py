@@ -8,6 +8,7 @@ server's whole catalog, or a part of it with its near-misses, sometimes beside a
 names bare or with the gateway's `server__` prefix) and is one of:
 - `call`: a request whose values live in its context; the one call it implies;
 - `which`: the same, offered mostly near-misses (similar names, the same verb on another server);
+- `parallel`: two requests in one message (the second after "Also,"), two calls;
 - `none`: a request for a server that is not offered while same-verb tools of others are: text;
 - `cannot`: a request the offered server's tools come close to but cannot do (delete a branch with
   the git tools, multiply with a sum tool): text;
@@ -28,14 +29,14 @@ from pathlib import Path
 
 from finetune.catalog import to_openai
 from finetune.data import turns
-from finetune.data.frames import Reply, Request, servers, tracker
+from finetune.data.frames import Frame, Reply, Request, servers, tracker
 from finetune.data.frames import filesystem as fs_frames
 from finetune.synth import Example, Tool
 
 SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
 """tools/list of the five real servers (a copy of tests/gateway/risk/catalogs.json; a test keeps them equal)."""
-KINDS = ("call", "which", "none", "cannot", "chat", "result", "denied", "pending", "unknown")
-SHARES = (0.32, 0.13, 0.08, 0.06, 0.04, 0.22, 0.07, 0.06, 0.02)
+KINDS = ("call", "which", "parallel", "none", "cannot", "chat", "result", "denied", "pending", "unknown")
+SHARES = (0.3, 0.12, 0.05, 0.08, 0.06, 0.04, 0.21, 0.07, 0.05, 0.02)
 """Default share of each kind: most examples end in a call or answer after one."""
 DOMAINS = {
     "time": "time zones",
@@ -179,7 +180,7 @@ def _register(text: str, server: str, rng: random.Random) -> str:
     if r < 0.3:
         return text.rstrip(".?!")
     opener = rng.choice(_OPENERS)
-    if opener and text[:2].istitle():  # "Okay, show me ..." (a value such as "WEB-142" keeps its case)
+    if opener and text[:2].istitle() and not text.startswith(("I ", "I'")):  # "Okay, show me ..." ("WEB-142" stays)
         text = text[0].lower() + text[1:]
     return f"{opener}{text}{rng.choice(_CLOSERS)}"
 
@@ -226,10 +227,38 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
         answer = rng.choice(_DECLINES).format(domains=" and ".join(domains))
         return {"messages": [user, {"role": "assistant", "content": answer}], "tools": tools}
     public = f"{server}__{name}" if prefixed else name
+    if kind == "parallel":
+        second = _second(server, frames, offered_names, request, rng)
+        if second is not None:
+            other, more = second
+            both = f"{request.text} {rng.choice(_AND)}{more.text[0].lower()}{more.text[1:]}"
+            user["content"] = _register(both, server, rng)
+            calls = [
+                _call(public, request.arguments),
+                _call(f"{server}__{other}" if prefixed else other, more.arguments),
+            ]
+            message = {**calls[0], "tool_calls": [c["tool_calls"][0] for c in calls]}
+            return {"messages": [user, message], "tools": tools}
     messages = [user, _call(public, request.arguments)]
     if kind in ("result", "denied", "pending", "unknown"):
         messages += turns.ending(*_ending(kind, replies[name], request, rng, server=server, name=name, public=public))
     return {"messages": messages, "tools": tools}
+
+
+_AND = ["Also, ", "And ", "Oh, and ", "Plus: "]
+
+
+def _second(
+    server: str, frames: dict[str, list[Frame]], offered: set[str], first: Request, rng: random.Random
+) -> tuple[str, Request] | None:
+    """Another request to the same server (a tool that is offered), for a second call in the same message."""
+    names = [n for n, f in frames.items() if f and n in offered and n not in PREFER.get(server, {})]
+    for _ in range(4 if names else 0):
+        name = rng.choice(names)
+        more = rng.choice(frames[name])(rng)
+        if more.arguments != first.arguments and more.text[:1].isupper() and more.text[1:2].islower():
+            return name, more
+    return None
 
 
 def _ending(

@@ -231,7 +231,9 @@ def _text(template: str) -> Reply:
     """A reply whose result and answer are fixed sentences over the arguments and a commit id."""
 
     def reply(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
-        fields = {**args, "sha": rng.choice(v.SHAS), "who": rng.choice(v.PEOPLE), "msg": rng.choice(v.COMMIT_MESSAGES)}
+        asked = str(args.get("revision", "")).split(":")[0]
+        sha = asked if asked in v.SHAS else rng.choice(v.SHAS)  # the commit asked for is the one shown
+        fields = {**args, "sha": sha, "who": rng.choice(v.PEOPLE), "msg": rng.choice(v.COMMIT_MESSAGES)}
         for k, value in list(fields.items()):
             if isinstance(value, list):
                 fields[k] = ", ".join(map(str, value))

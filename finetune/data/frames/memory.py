@@ -96,18 +96,15 @@ FRAMES: dict[str, list[Frame]] = {
 }
 
 
-def _graph(rng: random.Random) -> dict[str, Any]:
-    name = rng.choice(v.PEOPLE)
-    return {
-        "entities": [{"name": name, "entityType": "person", "observations": [rng.choice(v.FACTS)]}],
-        "relations": [],
-    }
-
-
 def _found(args: dict[str, Any], rng: random.Random) -> tuple[str, str]:
-    g = _graph(rng)
-    e = g["entities"][0]
-    return json.dumps(g, indent=2), f"I have one entry: {e['name']}, who {e['observations'][0]}."
+    """One entity: the first one asked for by name, or someone whose note mentions the query (or nothing)."""
+    query = args.get("query")
+    fact = next((f for f in v.FACTS if query and query.lower() in f.lower()), None) if query else rng.choice(v.FACTS)
+    if fact is None:
+        return json.dumps({"entities": [], "relations": []}, indent=2), f"Nothing in memory mentions {query}."
+    name = (args.get("names") or [rng.choice(v.PEOPLE)])[0]
+    graph = {"entities": [{"name": name, "entityType": "person", "observations": [fact]}], "relations": []}
+    return json.dumps(graph, indent=2), f"I have one entry: {name}, who {fact}."
 
 
 def _done(answer: str) -> Reply:

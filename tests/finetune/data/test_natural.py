@@ -75,7 +75,7 @@ def test_every_example_is_valid_against_its_schemas(kind: str) -> None:
 
 
 def test_no_request_names_an_argument_or_the_schema_title() -> None:
-    for ex in _examples("call", 1500) + _examples("which", 500):
+    for ex in _examples("call", 1500) + _examples("which", 500) + _examples("parallel", 500):
         request = ex["messages"][0]["content"]
         for _, args, schema in _calls(ex):
             for key in [*args, *_keys(args)]:
@@ -142,6 +142,14 @@ def test_which_examples_offer_near_misses_and_call_the_asked_tool() -> None:
         words = set(re.split(r"[_\-]+", name.split("__")[-1])) - {"git"}
         near_miss += any(o != name and words & set(re.split(r"[_\-]+", o.split("__")[-1])) for o in offered)
     assert near_miss > 300
+
+
+def test_parallel_examples_ask_twice_in_one_message_and_call_twice() -> None:
+    two = [ex for ex in _examples("parallel", 300) if len(ex["messages"][-1]["tool_calls"]) == 2]
+    assert len(two) > 250
+    for ex in two:
+        (_, first, _), (_, second, _) = _calls(ex)
+        assert first != second
 
 
 def test_none_examples_offer_same_verb_tools_of_other_servers_but_never_the_asked_server() -> None:

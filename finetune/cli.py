@@ -87,9 +87,11 @@ def data_build(
         extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
         n_user = len(extra)
         if natural:
+            from finetune.data.leakage import default_guard
             from finetune.data.natural import natural as natural_examples
 
-            extra += [data.normalize(ex) for ex in natural_examples(natural, seed)]
+            guard = default_guard()  # BFCL and finetune/eval questions are drawn again, never written
+            extra += [data.normalize(ex) for ex in natural_examples(natural, seed, guard=guard)]
         mined_stats: dict[str, int] = {}
         if audit is not None or audit_db:
             if not catalogs:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finetune.catalog import to_openai
-from finetune.data import turns
+from finetune.data import leakage, turns
 from finetune.data.frames import Frame, Reply, Request, servers, tracker
 from finetune.data.frames import filesystem as fs_frames
 from finetune.synth import Example, Tool
@@ -273,10 +273,22 @@ def _ending(
     return reply(request.arguments, rng)
 
 
-def natural(n: int, seed: int, shares: tuple[float, ...] = SHARES, cats: Catalogs | None = None) -> list[Example]:
-    """`n` examples drawn with `seed`, kinds in `shares` (aligned with KINDS)."""
+def natural(
+    n: int,
+    seed: int,
+    shares: tuple[float, ...] = SHARES,
+    cats: Catalogs | None = None,
+    guard: leakage.Guard | None = None,
+) -> list[Example]:
+    """`n` examples drawn with `seed`, kinds in `shares` (aligned with KINDS). With a `guard`
+    (finetune.data.leakage), an example whose request is a benchmark or eval question is drawn again."""
     if len(shares) != len(KINDS) or any(s < 0 for s in shares) or not sum(shares):
         raise ValueError(f"shares must be {len(KINDS)} non-negative numbers for {', '.join(KINDS)}")
     rng = random.Random(seed)
     cats = cats or catalogs()
-    return [example(cats, rng.choices(KINDS, weights=shares)[0], rng) for _ in range(n)]
+    out: list[Example] = []
+    while len(out) < n:
+        ex = example(cats, rng.choices(KINDS, weights=shares)[0], rng)
+        if guard is None or not leakage.leaks([ex], guard):
+            out.append(ex)
+    return out

@@ -43,6 +43,14 @@ def test_no_bfcl_or_eval_question_in_generated_data(guard: leakage.Guard) -> Non
     assert leakage.leaks(_generated(), guard) == []
 
 
+def test_natural_generation_with_the_guard_redraws_a_guarded_request() -> None:
+    plain = natural.natural(400, seed=2)
+    banned = leakage.Guard([plain[10]["messages"][0]["content"]])
+    guarded = natural.natural(400, seed=2, guard=banned)
+    assert guarded[:10] == plain[:10] and guarded[10] != plain[10] and len(guarded) == 400
+    assert leakage.leaks(guarded, banned) == []
+
+
 def test_a_planted_question_is_found_exactly_and_normalised(guard: leakage.Guard) -> None:
     question = bfcl.load("multiple")[7]["messages"][0]["content"]
     altered = "  " + question.upper().replace(",", " ,").rstrip("?.") + "!! "

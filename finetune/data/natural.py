@@ -26,6 +26,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from finetune.catalog import to_openai
 from finetune.data import leakage, turns
@@ -185,33 +186,41 @@ def _register(text: str, server: str, rng: random.Random) -> str:
     return f"{opener}{text}{rng.choice(_CLOSERS)}"
 
 
-def _call(public_name: str, arguments: dict[str, object]) -> dict[str, object]:
-    fn = {"name": public_name, "arguments": json.dumps(arguments, ensure_ascii=False)}
-    return {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": fn}]}
+def _call(*calls: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """The assistant turn making these (public name, arguments) calls."""
+    fns = [{"name": name, "arguments": json.dumps(args, ensure_ascii=False)} for name, args in calls]
+    return {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": fn} for fn in fns]}
+
+
+def _answered(text: str, answer: str, tools: list[Tool]) -> Example:
+    return {"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}], "tools": tools}
+
+
+def _chat(cats: Catalogs, rng: random.Random) -> Example:
+    server = rng.choice(list(cats.by_server))
+    question, answer = rng.choice(_CHAT)
+    return _answered(question, answer, cats.by_server[server])
+
+
+def _cannot(cats: Catalogs, server: str, rng: random.Random) -> Example:
+    offered = [(server, t) for t in cats.by_server[server]]
+    if rng.random() < 0.3:
+        other = rng.choice([s for s in cats.by_server if s != server])
+        offered += [(other, t) for t in cats.by_server[other]]
+    prefixed = rng.random() < 0.5
+    text = _register(rng.choice(_UNABLE[server]), server, rng)
+    answer = rng.choice(_CANNOT).format(domain=DOMAINS[server])
+    return _answered(text, answer, [_public(s, t, prefixed) for s, t in offered])
 
 
 def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
     """One example of `kind` (see KINDS)."""
-    table = servers()
     if kind == "chat":
-        server = rng.choice(list(cats.by_server))
-        question, answer = rng.choice(_CHAT)
-        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        return {"messages": messages, "tools": cats.by_server[server]}
+        return _chat(cats, rng)
+    table = servers()
     server = rng.choice(list(table))
     if kind == "cannot":
-        offered = [(server, t) for t in cats.by_server[server]]
-        if rng.random() < 0.3:
-            other = rng.choice([s for s in cats.by_server if s != server])
-            offered += [(other, t) for t in cats.by_server[other]]
-        prefixed = rng.random() < 0.5
-        text = _register(rng.choice(_UNABLE[server]), server, rng)
-        answer = rng.choice(_CANNOT).format(domain=DOMAINS[server])
-        tools = [_public(s, t, prefixed) for s, t in offered]
-        return {
-            "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": answer}],
-            "tools": tools,
-        }
+        return _cannot(cats, server, rng)
     frames, replies = table[server]
     name = rng.choice([n for n, f in frames.items() if f])
     request: Request = rng.choice(frames[name])(rng)
@@ -224,8 +233,7 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
     user = {"role": "user", "content": _register(request.text, server, rng)}
     if kind == "none":
         domains = sorted({DOMAINS[s] for s, _ in offered})
-        answer = rng.choice(_DECLINES).format(domains=" and ".join(domains))
-        return {"messages": [user, {"role": "assistant", "content": answer}], "tools": tools}
+        return _answered(user["content"], rng.choice(_DECLINES).format(domains=" and ".join(domains)), tools)
     public = f"{server}__{name}" if prefixed else name
     if kind == "parallel":
         second = _second(server, frames, offered_names, request, rng)
@@ -233,13 +241,9 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
             other, more = second
             both = f"{request.text} {rng.choice(_AND)}{more.text[0].lower()}{more.text[1:]}"
             user["content"] = _register(both, server, rng)
-            calls = [
-                _call(public, request.arguments),
-                _call(f"{server}__{other}" if prefixed else other, more.arguments),
-            ]
-            message = {**calls[0], "tool_calls": [c["tool_calls"][0] for c in calls]}
+            message = _call((public, request.arguments), (f"{server}__{other}" if prefixed else other, more.arguments))
             return {"messages": [user, message], "tools": tools}
-    messages = [user, _call(public, request.arguments)]
+    messages: list[dict[str, Any]] = [user, _call((public, request.arguments))]
     if kind in ("result", "denied", "pending", "unknown"):
         messages += turns.ending(*_ending(kind, replies[name], request, rng, server=server, name=name, public=public))
     return {"messages": messages, "tools": tools}

@@ -29,10 +29,11 @@ _DENY_RULES = [
 ]
 """Rule ids and reasons that fit any call (`{server}`, `{tool}`: the call's)."""
 _APPROVE_RULES = [
-    ("approve-commits", "commits need a reviewer", ("maintainer",)),
-    ("approve-deletes", "deleting data needs a second person", ("admin", "data-owner")),
-    ("approve-writes", "writing files is held for review", ("reviewer",)),
+    ("approve-{tool}", "{tool} calls need a person's OK", ("maintainer",)),
+    ("review-{server}", "every {server} call is reviewed this week", ("admin", "data-owner")),
+    ("after-hours", "calls outside office hours wait for review", ("reviewer",)),
 ]
+"""Rule ids, reasons and approver roles that fit any call."""
 _DENIED_ANSWERS = [
     "I couldn't do that: the gateway's policy denied the call (rule {rule}: {reason}).",
     "That was refused by policy — rule {rule} says {reason}. I haven't done it.",
@@ -64,6 +65,7 @@ def denied(public_name: str, server: str, tool: str, rng: random.Random) -> tupl
 def pending(public_name: str, server: str, tool: str, rng: random.Random) -> tuple[str, str]:
     """(tool turn content, answer) for a call held until a person approves it."""
     rule, reason, roles = rng.choice(_APPROVE_RULES)
+    rule, reason = rule.format(server=server, tool=tool), reason.format(server=server, tool=tool)
     decision = Decision("approve", (rule,), reason, approver_roles=roles)
     apr = Approval(
         id=approval_id(rng),

@@ -83,6 +83,7 @@ def test_tiny_teacher_end_to_end_verified_executed_and_cached(vllm: VllmServer, 
     strict = _teach(url, model, key, tmp_path / "strict", time_file, "strict", 4, cache)
     free = _teach(url, model, key, tmp_path / "free", tracker_file, "free", 3, cache)
     assert strict["teacher_calls"] > 0 and free["teacher_calls"] > 0
+    print(f"teach strict: {json.dumps(strict)}\nteach free: {json.dumps(free)}")  # shown with -s: what passed where
 
     clock = json.loads(time_file.read_text())["time"][0]["inputSchema"]
     records = _records(tmp_path / "strict")

@@ -64,6 +64,7 @@ FRAMES: dict[str, list[Frame]] = {
                 "git status for {repo_path}",
                 "Did I leave changes lying around in {repo_path}?",
                 "Which files have I touched in {repo_path} since the last commit?",
+                "Before I switch tasks: is {repo_path} clean?",
             ],
             repo_path=v.repo,
         )
@@ -156,6 +157,7 @@ FRAMES: dict[str, list[Frame]] = {
                 "Show me the last {max_count} commits in {repo_path}.",
                 "The last {max_count} commits of {repo_path}, please.",
                 "I only need the latest {max_count} entries of the history of {repo_path}.",
+                "What were the {max_count} most recent changes committed to {repo_path}?",
             ],
             repo_path=v.repo,
             max_count=_commits,

@@ -21,12 +21,13 @@ def guard() -> leakage.Guard:
     return leakage.default_guard()
 
 
-def _generated() -> list[dict[str, Any]]:
-    """What every generator produces: natural (several seeds), synthetic catalogs, and a whole build."""
-    out = [ex for seed in range(4) for ex in natural.natural(3000, seed)]
+def _generated(guard: leakage.Guard) -> list[dict[str, Any]]:
+    """What every generator produces, as `warden finetune data build` runs them: natural requests (several
+    seeds; drawn with the guard, as the CLI does), synthetic catalogs, and a whole build."""
+    out = [ex for seed in range(4) for ex in natural.natural(3000, seed, guard=guard)]
     out += synth.synthesize(synth.synthetic_catalog(random.Random(5)), 1500, random.Random(5))
     cats = natural.catalogs().by_server
-    train, evals = data.build(list(cats.values()), 100, 1000, natural.natural(500, 9), 0, 0.2, True)
+    train, evals = data.build(list(cats.values()), 100, 1000, natural.natural(500, 9, guard=guard), 0, 0.2, True)
     return out + train + evals
 
 
@@ -40,7 +41,7 @@ def test_the_guard_reads_every_bfcl_file_and_the_eval_sets(guard: leakage.Guard)
 
 
 def test_no_bfcl_or_eval_question_in_generated_data(guard: leakage.Guard) -> None:
-    assert leakage.leaks(_generated(), guard) == []
+    assert leakage.leaks(_generated(guard), guard) == []
 
 
 def test_natural_generation_with_the_guard_redraws_a_guarded_request() -> None:

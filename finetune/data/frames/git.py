@@ -38,7 +38,9 @@ def _message(rng: random.Random) -> Said:
 
 
 def _commits(rng: random.Random) -> Said:
-    return v.count(rng, 1, 20) if rng.random() < 0.9 else Said(25, "25")
+    """A number of commits other than git_log's default (10): asking for the default is leaving it out."""
+    said = v.count(rng, 1, 20) if rng.random() < 0.9 else Said(25, "25")
+    return said if said.value != 10 else Said(12, rng.choice(["12", "twelve"]))
 
 
 def _since(rng: random.Random) -> Said:

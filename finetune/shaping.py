@@ -23,8 +23,8 @@ from finetune.data import turns
 from finetune.schema_values import label
 from finetune.synth import Example, Tool
 
-_DONE = ["Done: the {what} went through.", "The {what} is done.", "All set: {what} succeeded."]
-"""Short answers after a plain success: they never repeat the tool's raw result."""
+_DONE = ["{What} reported ok.", "That worked: {what} came back ok.", "Done: {what} returned ok."]
+"""Short answers after the synthetic success result (`{"ok": true, ...}`): grounded in it, never repeating it."""
 
 REFUSAL_SHARE = 0.3
 """Share of follow-ups whose tool answer is a refusal rather than a result."""
@@ -70,7 +70,8 @@ def follow_ups(examples: list[Example], rng: random.Random, share: float) -> lis
             )
         else:
             result = json.dumps({"ok": True, **args}, ensure_ascii=False)
-            answer = rng.choice(_DONE).format(what=label(tool))
+            what = label(tool)
+            answer = rng.choice(_DONE).format(what=what, What=what[:1].upper() + what[1:])
         out.append({**ex, "messages": [*ex["messages"], *turns.ending(result, answer)]})
     return out
 

@@ -37,6 +37,12 @@ identity and tool; its answers go back upstream on the client's retry. A call th
 cancels (2025 ``notifications/cancelled``, 2026-07-28 closing the response) is cancelled
 upstream by the SDK and audited with outcome ``cancelled``.
 
+The same pipeline carries resource reads, prompt gets and completions (``ToolCall.kind``):
+``gateway.resources`` and ``gateway.prompts`` resolve and decide them (``context``), answer a
+deny themselves, and hand the rest to ``admit`` (approve → hold, allow → commit → forward
+through the context's ``send`` → finish). Tool results have their resource URIs rewritten
+to public ones (``gateway.uris``).
+
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
 
@@ -52,7 +58,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +66,7 @@ import anyio
 import mcp_types as types
 from anyio import to_thread
 
-from gateway import answers
+from gateway import answers, uris
 from gateway.approvals.desk import ApprovalDesk
 from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
@@ -75,6 +81,11 @@ from gateway.risk import risk_label
 from gateway.server_requests import ServerRequestGuard
 from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
 from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+
+Sent = tuple[Any, Outcome, dict[str, Any]]
+"""What a non-tool ``send`` gives back: the answer, its outcome, and fields for the outcome event."""
+Sender = Callable[[float], Awaitable[Sent]]
+"""Forwards a resource read, prompt get or completion upstream, given the call timeout."""
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +108,8 @@ class CallContext:
     """One tools/call on its way through the pipeline; built once in ``Proxy.call``."""
 
     call: ToolCall
-    entry: CatalogEntry
+    entry: CatalogEntry | None
+    """The tool's catalog entry; None for resource reads, prompt gets and completions (they have ``send``)."""
     caller: Caller
     identity: Identity
     decision: Decision
@@ -110,6 +122,8 @@ class CallContext:
     """The decision event is in the audit log (so the ending is a separate outcome event)."""
     relay: CallRelay | None = None
     """Where this call's progress, logs and server requests go (None: the client takes none)."""
+    send: Sender | None = None
+    """How a non-tool call is forwarded (``gateway.resources``, ``gateway.prompts``)."""
 
     def update(self, **changes: Any) -> None:
         self.event = dataclasses.replace(self.event, **changes)
@@ -147,15 +161,23 @@ class Proxy:
 
     # ---- tools/list -------------------------------------------------------------------------
 
-    async def list_tools(self, identity_name: str) -> list[types.Tool]:
-        """The catalog an identity may call: namespaced upstream tools filtered by its grants."""
+    def visible(self, identity_name: str) -> list[CatalogEntry]:
+        """The catalog entries an identity may see and call: accepted definitions it is granted."""
         policy = self.policies.current
         identity = Identity(identity_name, policy.roles_of(identity_name))
-        visible = [
-            entry.tool.model_copy(update={"name": entry.public_name})
+        return [
+            entry
             for entry in self.pool.catalog()
             if self.pins.admits(entry) and policy.is_granted(identity, entry.public_name)
         ]
+
+    def fingerprint(self, identity_name: str) -> frozenset[tuple[str, str]]:
+        """What ``identity_name`` sees, as (public name, definition hash) pairs (list_changed compares these)."""
+        return frozenset((entry.public_name, entry.definition_hash) for entry in self.visible(identity_name))
+
+    async def list_tools(self, identity_name: str) -> list[types.Tool]:
+        """The catalog an identity may call: upstream tools under their public names, filtered by its grants."""
+        visible = [entry.tool.model_copy(update={"name": entry.public_name}) for entry in self.visible(identity_name)]
         await self.audit.record(
             AuditEvent(
                 call_id=_new_id(),
@@ -255,7 +277,7 @@ class Proxy:
         entry: CatalogEntry | None,
     ) -> None:
         """Audit a call of a tool that does not exist, or whose definition is not accepted (pinning)."""
-        server, _, tool = public_name.partition(self.pool.separator)
+        server, tool = self.pool.split(public_name)
         rule, reason = ("tool-pin", "tool definition not accepted by an operator") if entry else ("unknown-tool", "")
         self.metrics.decisions.labels("deny").inc()
         self.metrics.outcomes.labels("denied").inc()
@@ -317,6 +339,51 @@ class Proxy:
         )
         return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event)
 
+    def context(
+        self,
+        caller: Caller,
+        call: ToolCall,
+        send: Sender,
+        *,
+        method: str,
+        request_ref: str | None = None,
+        client: ClientFeatures = ClientFeatures(),
+    ) -> CallContext:
+        """Decide a resource read, prompt get or completion and build the context it travels with."""
+        started = time.perf_counter()
+        decision, identity, redact_fields = self._decide(caller.name, call)
+        policy_ms = _ms(started)
+        self.metrics.policy_seconds.observe(policy_ms / 1000)
+        self.metrics.decisions.labels(decision.effect).inc()
+        event = AuditEvent(
+            call_id=call.call_id,
+            phase="decision",
+            method=method,
+            identity=identity.name,
+            server=call.server,
+            tool=call.tool,
+            arguments=call.arguments,
+            args_hash=call.args_hash,
+            effect=decision.effect,
+            rule_ids=decision.rule_ids,
+            reason=decision.reason,
+            latency_policy_ms=policy_ms,
+            request_ref=request_ref,
+        )
+        return CallContext(call, None, caller, identity, decision, redact_fields, started, client, event, send=send)
+
+    async def admit(self, ctx: CallContext) -> Any:
+        """A decided call that policy does not deny: hold it for approval, or commit and forward it."""
+        if ctx.decision.effect == "approve":
+            return await self._approval(ctx)
+        if not await self._commit(ctx):
+            return self._fail_closed("audit", "the audit log could not record the decision")
+        return await self._forward(ctx)
+
+    async def end(self, ctx: CallContext, outcome: Outcome, *, error: str = "") -> None:
+        """Record how a call ended that never reached ``admit`` (a deny)."""
+        await self._finish(ctx, outcome, error=error)
+
     def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
         """Policy, then rate limits. Any exception here becomes a fail-closed deny."""
         try:
@@ -327,18 +394,17 @@ class Proxy:
                 limited = self.limiter.check(policy, identity, call, now=time.monotonic(), decision=decision)
                 if limited is not None:
                     decision = limited
-            return decision, identity, policy.redact_fields(call.name)
+            return decision, identity, policy.redact_fields(call.name, kind=call.kind)
         except Exception as exc:  # boundary: policy failure must deny, never allow
             logger.exception("policy evaluation failed for %s", call.name)
             self.metrics.fail_closed.labels("policy").inc()
             reason = f"policy could not be evaluated ({type(exc).__name__}); failing closed"
             return Decision("deny", ("fail-closed",), reason), Identity(identity_name), frozenset()
 
-    async def _forward(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
+    async def _forward(self, ctx: CallContext) -> Any:
         """Send a call whose decision is committed upstream; record its outcome; answer."""
         call = ctx.call
-        execution = ctx.entry.tool.execution
-        if execution is not None and execution.task_support == "required":
+        if ctx.send is None and ctx.entry is not None and _requires_task(ctx.entry):
             await self._finish(ctx, "denied", error="execution.taskSupport required: tasks are not supported")
             raise JsonRpcRefusal(types.INVALID_REQUEST, answers.task_required(call.name))
         relay = ctx.relay
@@ -347,9 +413,18 @@ class Proxy:
         upstream_started = time.perf_counter()
         outcome: Outcome
         error = ""
+        fields: dict[str, Any] = {}
+        result: Any
         try:
-            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s, relay=relay)
-            outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
+            if ctx.send is not None:
+                result, outcome, fields = await ctx.send(self.call_timeout_s)
+                error = str(fields.pop("error", ""))
+            else:
+                assert ctx.entry is not None
+                upstream = ctx.entry.upstream
+                sent = await upstream.call(call.tool, call.arguments, self.call_timeout_s, relay=relay)
+                result = sent if isinstance(sent, types.InputRequiredResult) else uris.rewrite(upstream, sent)
+                outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)
             result = answers.upstream_timeout(call.server, self.call_timeout_s)
@@ -364,7 +439,7 @@ class Proxy:
         self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
         if isinstance(result, types.InputRequiredResult):
             return await self._relay_input(ctx, result, upstream_ms)
-        await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms)
+        await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms, **fields)
         return result
 
     async def _relay_input(
@@ -384,7 +459,7 @@ class Proxy:
 
     # ---- approvals --------------------------------------------------------------------------
 
-    async def _approval(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
+    async def _approval(self, ctx: CallContext) -> Any:
         """A call policy holds for a person: run it on a granted approval, or hold it for one."""
         try:
             granted = await self.desk.admit(ctx.identity.name, ctx.call, ctx.decision)
@@ -409,16 +484,14 @@ class Proxy:
             return self._elicit(approval, ctx.decision)
         return await self._hold(ctx, approval)
 
-    async def _run_granted(
-        self, ctx: CallContext, granted: Approval
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    async def _run_granted(self, ctx: CallContext, granted: Approval) -> Any:
         """Forward a call an earlier, granted approval covers."""
         ctx.update(approval_id=granted.id, reason=f"{ctx.event.reason}; {_approved_by(granted)}")
         if not await self._commit(ctx):
             return self._fail_closed("audit", "the audit log could not record the decision")
         return await self._forward(ctx)
 
-    async def _hold(self, ctx: CallContext, approval: Approval) -> types.CallToolResult | types.InputRequiredResult:
+    async def _hold(self, ctx: CallContext, approval: Approval) -> Any:
         """Wait for the decision on a committed, held call; forward it if approved."""
         try:
             settled = await self._hold_for(ctx, approval)
@@ -461,9 +534,10 @@ class Proxy:
         """
         if not await to_thread.run_sync(self.identities.is_active, ctx.caller.name, ctx.caller.key_prefix):
             return ("revoked-key",), answers.revoked_while_held(approval)
-        now = self.pool.entry(ctx.call.name)
-        if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
-            return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
+        if ctx.call.kind == "tool":
+            now = self.pool.entry(ctx.call.name)
+            if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
+                return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
         try:
             policy = self.policies.current
             decision = decide(policy, ctx.call, Identity(ctx.identity.name, policy.roles_of(ctx.identity.name)))
@@ -524,6 +598,11 @@ class Proxy:
     def _fail_closed(self, reason: str, message: str) -> types.CallToolResult:
         self.metrics.fail_closed.labels(reason).inc()
         return answers.tool_error(answers.fail_closed(message))
+
+
+def _requires_task(entry: CatalogEntry) -> bool:
+    execution = entry.tool.execution
+    return execution is not None and execution.task_support == "required"
 
 
 def _approved_by(approval: Approval) -> str:

@@ -8,7 +8,8 @@ JSON-RPC error naming the limit, while other identities keep opening theirs. Ses
 
 The count is taken where the SDK admits a session (under its admission lock, so concurrent
 opens by one identity cannot slip past the cap); this leans on two SDK internals
-(``_admit_session`` and ``_session_owners``, mcp 2.3) that the tests exercise.
+(``_admit_session`` and ``_session_owners``, mcp 2.3) that the tests exercise; ``_discard_session``
+tells ``on_discard`` (gateway.changes stops notifying the session).
 
 Sessions are served by ``gateway.streaming.RequestModeTransport`` (JSON or SSE chosen per
 request), and 2026-07-28 requests in the SDK's SSE mode when the client accepts it; see
@@ -19,6 +20,7 @@ Never: closes or evicts another session, or looks at anything but the owner of e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 from uuid import uuid4
@@ -37,9 +39,18 @@ _refused: ContextVar[list[int] | None] = ContextVar("warden_session_refused", de
 
 
 class IdentitySessionManager(StreamableHTTPSessionManager):
-    def __init__(self, *args: Any, per_identity: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, per_identity: int, on_discard: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.per_identity = per_identity
+        self.on_discard = on_discard
+        """Called with a session's id once the SDK forgets it (list_changed stops tracking it)."""
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        if self.on_discard is not None:
+            self.on_discard(session_id)
+        await super()._discard_session(session_id, transport)
 
     @property
     def json_response(self) -> bool:

@@ -8,6 +8,9 @@ resources `test://static-text`, `test://template/{id}/data`, ...; prompts
 protection. Its reference server lives in the suite's source repository, not in the npm
 package, so this module serves what the scenarios in the package's `dist/index.js` check.
 It is the upstream of tests/conformance/test_suite.py, directly and behind the gateway.
+The sampling and elicitation tools ask the client as the negotiated era requires: a request
+mid-call at 2025 (the suite's client), an input-required result answered on the retry at
+2026-07-28 (the gateway's upstream client).
 
 Owns: those names and their answers. Never: anything Warden-specific (it must pass the
 suite on its own, so a failure through the gateway is the gateway's).
@@ -32,6 +35,7 @@ from mcp.server.session import ServerSession
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tests.upstreams.conformance_catalog import (
     COMPLETIONS,
@@ -82,15 +86,43 @@ async def _progress(ctx: Ctx) -> types.CallToolResult:
     return _text(f"Progress reported (token {progress_token_from_params(ctx.params)!r})")
 
 
+class _NeedInput(Exception):
+    """At 2026-07-28 a server request rides the call's input-required result, answered on the retry."""
+
+    def __init__(self, result: types.InputRequiredResult) -> None:
+        super().__init__("input required")
+        self.result = result
+
+
+def _answered(ctx: Ctx, request: types.InputRequest, result_type: Any) -> Any:
+    """2026-07-28: the client's answer to ``request`` from the retry, or raise for the first round."""
+    answer = ((ctx.params or {}).get("inputResponses") or {}).get("ask")
+    if answer is None:
+        raise _NeedInput(types.InputRequiredResult(input_requests={"ask": request}, request_state="ask"))
+    return result_type.model_validate(answer)
+
+
+def _modern(ctx: Ctx) -> bool:
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
 async def _sampling(ctx: Ctx, prompt: str) -> types.CallToolResult:
     message = types.SamplingMessage(role="user", content=types.TextContent(text=prompt))
-    result = await ctx.session.create_message([message], max_tokens=100, related_request_id=ctx.request_id)
+    if _modern(ctx):
+        params = types.CreateMessageRequestParams(messages=[message], max_tokens=100)
+        result = _answered(ctx, types.CreateMessageRequest(params=params), types.CreateMessageResult)
+    else:
+        result = await ctx.session.create_message([message], max_tokens=100, related_request_id=ctx.request_id)
     content = result.content
     return _text(f"LLM response: {content.text if isinstance(content, types.TextContent) else '(not text)'}")
 
 
 async def _elicit(ctx: Ctx, message: str, schema: dict[str, Any], label: str) -> types.CallToolResult:
-    result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
+    if _modern(ctx):
+        params = types.ElicitRequestFormParams(message=message, requested_schema=schema)
+        result = _answered(ctx, types.ElicitRequest(params=params), types.ElicitResult)
+    else:
+        result = await ctx.session.elicit_form(message, schema, related_request_id=ctx.request_id)
     return _text(f"{label}: action={result.action}, content={json.dumps(result.content or {})}")
 
 
@@ -229,8 +261,13 @@ def build_server() -> Server[Any]:
     async def list_tools(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=TOOLS)
 
-    async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await _call(ctx, params.name, params.arguments or {}, watched)
+    async def call_tool(
+        ctx: Ctx, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        try:
+            return await _call(ctx, params.name, params.arguments or {}, watched)
+        except _NeedInput as need:
+            return need.result
 
     async def list_resources(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=RESOURCES)

@@ -25,12 +25,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
-from gateway import answers, cursor
+from gateway import answers, cursor, meta
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.changes import ToolListChanges
 from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
+from gateway.transport import ProtocolAnswers
 from gateway.types import Caller, ClientFeatures
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def _client_features(ctx: Any, params: types.CallToolRequestParams) -> ClientFea
     answer = (params.input_responses or {}).get(APPROVAL_INPUT_KEY)
     if isinstance(answer, types.ElicitResult) and answer.action != "accept":
         takes_url = False
-    return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state)
+    return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state, meta=meta.to_upstream(params.meta))
 
 
 class _GatewayServer(Server[Any]):
@@ -178,5 +179,5 @@ class _MCPApp:
             _REQUEST_IDENTITY.reset(token)
 
 
-def mcp_asgi(manager: IdentitySessionManager) -> SessionCapAnswer:
-    return SessionCapAnswer(_MCPApp(manager), manager)
+def mcp_asgi(manager: IdentitySessionManager) -> ProtocolAnswers:
+    return ProtocolAnswers(SessionCapAnswer(_MCPApp(manager), manager))

@@ -41,7 +41,7 @@ class Expect(_Spec):
 class Case(_Spec):
     name: str
     identity: str
-    tool: str = Field(description="Public tool name, <server><separator><tool>.")
+    tool: str = Field(description="Public tool name: <server><separator><tool>, or an unprefixed mount's own name.")
     arguments: dict[str, Any] = Field(default_factory=dict)
     repeat: Annotated[int, Field(ge=1, description="Identical calls to make; expect applies to the last.")] = 1
     expect: Expect

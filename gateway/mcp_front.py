@@ -7,7 +7,12 @@ the 2025 initialize-handshake revisions (sessions bound to the identity that ope
 Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK with
 JSON-RPC / HTTP errors before they reach the proxy. Each identity holds at most
 ``mcp_sessions_per_identity`` 2025-protocol sessions (gateway.sessions); Host/Origin and body
-caps are checked before this endpoint (gateway.edge).
+caps are checked before this endpoint (gateway.edge), protocol-version headers and refused
+opening requests are answered around the SDK (gateway.transport).
+
+``tools/list`` pages with the gateway's own cursors (gateway.cursor; a foreign one is -32602)
+and registers a 2025 session for list_changed; ``subscriptions/listen`` (2026-07-28) is served
+per identity, and ``tools.listChanged`` is advertised on both eras (gateway.changes).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,4 +175,30 @@ async def test_clients_are_told_when_their_own_view_changes_never_about_another_
                 await told[key].reaches(2)
             counts = {f"{who}/{era}": t.count for (who, era), t in told.items()}
             assert counts == dict.fromkeys(counts, 2), counts
+            tg.cancel_scope.cancel()
+
+
+LEGACY_UPSTREAM = f"""
+servers:
+  fid:
+    command: {sys.executable}
+    args: ["-m", "tests.upstreams.fidelity_server", "--legacy"]
+    cwd: {Path(__file__).resolve().parents[2]}
+"""
+
+
+async def test_a_2025_upstreams_list_changed_refreshes_its_catalog_at_once(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "policy.yaml").write_text("identities:\n  writer-agent:\n    grants: ['fid__*']\n")
+    with run_gateway(
+        tmp_path, policy_dir, LEGACY_UPSTREAM, ["writer-agent"], WARDEN_UPSTREAM_PROBE_INTERVAL_S="600"
+    ) as gw:
+        told = Told()
+        async with client(gw, "writer-agent", "auto", told) as connected, anyio.create_task_group() as tg:
+            assert "fid__meta_echo" in await names(connected)
+            await tg.start(listen, connected, told)
+            await connected.call_tool("fid__shrink", {})  # the upstream notifies its 2025 session, unprompted
+            await told.reaches(1)
+            assert "fid__meta_echo" not in await names(connected), "refreshed on the notification, not the probe"
             tg.cancel_scope.cancel()

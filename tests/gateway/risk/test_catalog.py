@@ -53,8 +53,8 @@ def test_a_name_without_a_server_is_refused() -> None:
 
 def test_admin_tools_rows_of_an_unprefixed_upstream_keep_their_server() -> None:
     """`/admin/tools` names each row's server and upstream tool, so an unprefixed mount's rows need no separator."""
-    row = {"name": "test_simple_text", "server": "conf", "tool": "test_simple_text"}
-    row["definition"] = {"name": "test_simple_text", "inputSchema": {"type": "object"}}
+    definition = {"name": "test_simple_text", "inputSchema": {"type": "object"}}
+    row = {"name": "test_simple_text", "server": "conf", "tool": "test_simple_text", "definition": definition}
     (tool,) = from_json([row])
     assert (tool.public_name, tool.server, tool.tool.name) == ("test_simple_text", "conf", "test_simple_text")
 

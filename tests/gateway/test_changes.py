@@ -23,6 +23,7 @@ import mcp_types as types
 import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.gateway.harness import (
     FIXTURE_POLICY,
@@ -201,4 +202,23 @@ async def test_a_2025_upstreams_list_changed_refreshes_its_catalog_at_once(tmp_p
             await connected.call_tool("fid__shrink", {})  # the upstream notifies its 2025 session, unprompted
             await told.reaches(1)
             assert "fid__meta_echo" not in await names(connected), "refreshed on the notification, not the probe"
+            tg.cancel_scope.cancel()
+
+
+async def test_one_identity_holding_its_listen_streams_leaves_another_listening(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "policy.yaml").write_text("identities:\n  a:\n    grants: ['*']\n  b:\n    grants: ['*']\n")
+    with run_gateway(tmp_path, policy_dir, "servers: {}\n", ["a", "b"], WARDEN_MCP_SESSIONS_PER_IDENTITY="2") as gw:
+        async with contextlib.AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            for _ in range(2):
+                held = await stack.enter_async_context(client(gw, "a", "auto", Told()))
+                await tg.start(listen, held, Told())
+            extra = await stack.enter_async_context(client(gw, "a", "auto", Told()))
+            with pytest.raises(MCPError, match="Subscription limit"):
+                async with extra.listen(tools_list_changed=True):
+                    pass
+            other = await stack.enter_async_context(client(gw, "b", "auto", Told()))
+            await tg.start(listen, other, Told())  # b's own cap: a's streams do not count
             tg.cancel_scope.cancel()

@@ -1,6 +1,6 @@
 """Client-facing pagination (gateway/cursor.py): cursors are honoured, and any cursor the gateway did
 not hand out is JSON-RPC -32602, on both eras, through the real gateway (page size 1 over the
-fidelity upstream's two tools)."""
+fidelity upstream's three tools)."""
 
 from __future__ import annotations
 
@@ -56,15 +56,20 @@ async def test_pages_follow_the_cursor_and_a_foreign_cursor_is_an_error(gw: Gate
     async with connect(gw, "both", mode) as client:
         first = await client.list_tools()
         assert len(first.tools) == 1 and first.next_cursor
-        second = await client.list_tools(cursor=first.next_cursor)
-        assert len(second.tools) == 1 and second.next_cursor is None
-        assert {first.tools[0].name, second.tools[0].name} == {"fid__meta_echo", "fid__refuse"}
+        pages, page = [first], first
+        while page.next_cursor is not None:
+            page = await client.list_tools(cursor=page.next_cursor)
+            pages.append(page)
+        assert all(len(p.tools) == 1 for p in pages)
+        assert sorted(p.tools[0].name for p in pages) == ["fid__meta_echo", "fid__refuse", "fid__shrink"]
+        second = pages[1]
         for bogus in BOGUS:
             with pytest.raises(MCPError) as refused:
                 await client.list_tools(cursor=bogus)
             assert refused.value.code == types.INVALID_PARAMS and "invalid cursor" in refused.value.message
         kept = await client.list_tools(cursor=first.next_cursor)
         assert kept.tools == second.tools, "the session keeps working after refused cursors"
+        assert first.next_cursor is not None
     async with connect(gw, "one", mode) as other:
         borrowed = await other.list_tools(cursor=first.next_cursor)
         assert borrowed.tools == [] and borrowed.next_cursor is None, "a cursor only pages the caller's own list"

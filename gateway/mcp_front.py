@@ -7,7 +7,12 @@ the 2025 initialize-handshake revisions (sessions bound to the identity that ope
 Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK with
 JSON-RPC / HTTP errors before they reach the proxy. Each identity holds at most
 ``mcp_sessions_per_identity`` 2025-protocol sessions (gateway.sessions); Host/Origin and body
-caps are checked before this endpoint (gateway.edge).
+caps are checked before this endpoint (gateway.edge), protocol-version headers and refused
+opening requests are answered around the SDK (gateway.transport).
+
+``tools/list`` pages with the gateway's own cursors (gateway.cursor; a foreign one is -32602)
+and registers a 2025 session for list_changed; ``subscriptions/listen`` (2026-07-28) is served
+per identity, and ``tools.listChanged`` is advertised on both eras (gateway.changes).
 
 Per call, a ``CallRelay`` (``gateway.relay``) links the upstream call to THIS request of
 THIS client (``_FrontLink``): progress under the client's token, log messages at the level
@@ -37,7 +42,7 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
-from gateway import answers, cursor
+from gateway import answers, cursor, meta
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.changes import ToolListChanges
 from gateway.config import Settings
@@ -45,6 +50,7 @@ from gateway.proxy import APPROVAL_INPUT_KEY, JsonRpcRefusal, Proxy
 from gateway.relay import LOG_LEVELS, STATE_PREFIX, CallRelay, from_client_responses
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
 from gateway.streaming import client_accepts_sse, mark_request, unmark
+from gateway.transport import ProtocolAnswers
 from gateway.types import Caller, ClientFeatures
 
 if TYPE_CHECKING:
@@ -89,7 +95,7 @@ def _client_features(ctx: Any, params: Any) -> ClientFeatures:
         takes_url = False
     state = params.request_state
     resumes = state if state is not None and not state.startswith(STATE_PREFIX) else None
-    return ClientFeatures(url_elicitation=takes_url, resumes=resumes)
+    return ClientFeatures(url_elicitation=takes_url, resumes=resumes, meta=meta.to_upstream(params.meta))
 
 
 class LogLevels:
@@ -306,5 +312,5 @@ class _MCPApp:
             _REQUEST_IDENTITY.reset(token)
 
 
-def mcp_asgi(manager: IdentitySessionManager) -> SessionCapAnswer:
-    return SessionCapAnswer(_MCPApp(manager), manager)
+def mcp_asgi(manager: IdentitySessionManager) -> ProtocolAnswers:
+    return ProtocolAnswers(SessionCapAnswer(_MCPApp(manager), manager))

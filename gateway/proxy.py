@@ -65,8 +65,10 @@ from typing import Any
 import anyio
 import mcp_types as types
 from anyio import to_thread
+from mcp.shared.exceptions import MCPError
 
 from gateway import answers, uris
+from gateway import meta as gateway_meta
 from gateway.approvals.desk import ApprovalDesk
 from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
@@ -80,7 +82,7 @@ from gateway.relay import CallRelay, StaleState, open_state, seal_state, to_clie
 from gateway.risk import risk_label
 from gateway.server_requests import ServerRequestGuard
 from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
-from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
 Sent = tuple[Any, Outcome, dict[str, Any]]
 """What a non-tool ``send`` gives back: the answer, its outcome, and fields for the outcome event."""
@@ -228,6 +230,8 @@ class Proxy:
                     return answers.stale_input_state(public_name)
             return await self._call(caller, public_name, arguments, request_ref, client, relay=relay)
         except JsonRpcRefusal:
+            raise
+        except MCPError:  # an upstream's JSON-RPC error, relayed as one (answers.relayed_error)
             raise
         except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
             logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
@@ -415,6 +419,7 @@ class Proxy:
         error = ""
         fields: dict[str, Any] = {}
         result: Any
+        rejected: UpstreamRejected | None = None
         try:
             if ctx.send is not None:
                 result, outcome, fields = await ctx.send(self.call_timeout_s)
@@ -422,9 +427,16 @@ class Proxy:
             else:
                 assert ctx.entry is not None
                 upstream = ctx.entry.upstream
-                sent = await upstream.call(call.tool, call.arguments, self.call_timeout_s, relay=relay)
-                result = sent if isinstance(sent, types.InputRequiredResult) else uris.rewrite(upstream, sent)
+                answer = await upstream.call(
+                    call.tool, call.arguments, self.call_timeout_s, meta=ctx.client.meta, relay=relay
+                )
+                if isinstance(answer, types.InputRequiredResult):
+                    result = answer
+                else:
+                    result = uris.rewrite(upstream, gateway_meta.to_client(answer))
                 outcome = "tool_error" if isinstance(result, types.CallToolResult) and result.is_error else "ok"
+        except UpstreamRejected as exc:
+            outcome, error, rejected = "upstream_error", str(exc), exc
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)
             result = answers.upstream_timeout(call.server, self.call_timeout_s)
@@ -440,6 +452,8 @@ class Proxy:
         if isinstance(result, types.InputRequiredResult):
             return await self._relay_input(ctx, result, upstream_ms)
         await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms, **fields)
+        if rejected is not None:  # the upstream's JSON-RPC error stays one (after its outcome is recorded)
+            raise answers.relayed_error(rejected.error)
         return result
 
     async def _relay_input(

@@ -449,7 +449,7 @@ class Proxy:
             raise
         upstream_ms = _ms(upstream_started)
         self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
-        if isinstance(result, types.InputRequiredResult):
+        if rejected is None and isinstance(result, types.InputRequiredResult):
             return await self._relay_input(ctx, result, upstream_ms)
         await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms, **fields)
         if rejected is not None:  # the upstream's JSON-RPC error stays one (after its outcome is recorded)

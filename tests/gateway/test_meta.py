@@ -57,7 +57,8 @@ async def test_request_meta_reaches_the_upstream_without_the_gateways_keys(gw: G
     received = json.loads(text_of(result))
     assert received.get("vendor.example/trace") == "abc"
     assert not [k for k in received if k.startswith("warden/")], received
-    assert "progressToken" not in received and "progress_token" not in received, received
+    # the client's token asks for progress: upstream the gateway's own token stands in for it (gateway/relay.py)
+    assert "p-1" not in (received.get("progressToken"), received.get("progress_token")), received
     assert received.get("io.modelcontextprotocol/clientInfo") != {"name": "forged"}, "the client's envelope stays here"
     calls = rows(gw, "SELECT request_ref FROM audit_events WHERE tool = 'meta_echo' AND phase = 'decision'")
     assert calls[-1]["request_ref"] == "req-7", "the gateway still reads its own key"

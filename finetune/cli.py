@@ -62,6 +62,52 @@ def model_list() -> None:
         typer.echo(f"{spec.name}\t{spec.licence}\t{state}\t{spec.default_dir}")
 
 
+@model_app.command("eval")
+def model_eval(
+    model: str = typer.Option("smollm2-135m", help="a fetched base (`warden model list`), unless --model-dir"),
+    model_dir: Path | None = typer.Option(None, help="any HF model directory with a chat template"),
+    adapter: Path | None = typer.Option(None, help="a LoRA adapter directory to evaluate on top of the base"),
+    suites: str = typer.Option("natural,multiturn,bfcl", help="comma-separated: natural, multiturn, bfcl"),
+    bfcl_categories: str = typer.Option("", help="comma-separated BFCL v4 categories (default: all single-turn)"),
+    bfcl_limit: int = typer.Option(0, help="entries per BFCL category, a seed-0 sample (0: all of them)"),
+    concurrency: int = typer.Option(4, help="requests in flight to vLLM"),
+    dtype: str = typer.Option("auto", envvar="WARDEN_VLLM_DTYPE", help="vLLM --dtype (auto: bf16 where native)"),
+    max_new_tokens: int = typer.Option(160, help="generation limit per answer"),
+    out: Path = typer.Option(Path("runs/model-eval"), help="directory for results.json, results.md, vllm.log"),
+) -> None:
+    """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval."""
+    from finetune.base_model import FetchError, spec_for
+    from finetune.data import write_json
+    from finetune.eval import bfcl_suite, runner
+    from finetune.precision import probe
+
+    try:
+        base = (model_dir or spec_for(model).default_dir).expanduser()
+    except FetchError as exc:
+        _fail(str(exc))
+    cats = tuple(c for c in bfcl_categories.split(",") if c) or bfcl_suite.CATEGORIES
+    opts = runner.RunOptions(tuple(s for s in suites.split(",") if s), cats, bfcl_limit, 0, max_new_tokens)
+    out.mkdir(parents=True, exist_ok=True)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    opts.meta = {"base": str(base), "adapter": str(adapter) if adapter else None, "machine": probe("cpu").describe()}
+    started = time.monotonic()
+    try:
+        serving = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=out / "vllm.log")
+        with serving as (gen, how):
+            opts.meta.update(how)
+            opts.meta["ready_s"] = round(time.monotonic() - started, 1)
+            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo)
+    except RuntimeError as exc:
+        _fail(f"evaluation failed: {exc}")
+    results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
+    write_json(out / "results.json", results)
+    (out / "results.md").write_text(runner.markdown(results))
+    typer.echo(json.dumps(results["meta"]))
+    typer.echo(runner.markdown(results))
+
+
 @data_app.command("build")
 def data_build(
     out: Path = typer.Option(Path("data"), help="directory for train.jsonl, eval.jsonl, summary.json"),

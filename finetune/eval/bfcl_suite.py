@@ -113,7 +113,7 @@ def run(
         prompts = [render_prompt(tokenizer, e.messages, e.tools) for e in chosen]
         texts = generate(prompts, max_new_tokens)
         verdicts = [score(t, e) for t, e in zip(texts, chosen, strict=True)]
-        result = of([ok for ok, _ in verdicts]).as_dict()
+        result: dict[str, Any] = of([ok for ok, _ in verdicts]).as_dict()
         result["errors"] = dict(Counter(why for ok, why in verdicts if not ok))
         result["rows"] = [
             {"id": e.id, "output": t, "correct": ok, "why": why}

@@ -66,7 +66,7 @@ def run(generate: Generate, tokenizer: Any, *, max_new_tokens: int = 160) -> dic
     """Per kind and overall: right (all three properties), with 95% intervals, and each property's rate."""
     chosen, cats = cases(), catalogs()
     texts = generate([render_prompt(tokenizer, c.messages, cats[c.server]) for c in chosen], max_new_tokens)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c, t in zip(chosen, texts, strict=True):
         n = len(tokenizer(t, add_special_tokens=False)["input_ids"])
         props = check(t, n, c, max_new_tokens)

@@ -3,11 +3,13 @@
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from finetune import base_model, model_card
+from finetune.chat import render_prompt
 from finetune.cli import model_app
 from finetune.toolcall_parse import parse
 
@@ -87,17 +89,14 @@ def test_real_qwen_fetch_serves_hermes_tool_calls() -> None:
     config = json.loads((out / "config.json").read_text())
     assert (config["model_type"], config["hidden_size"], config["num_hidden_layers"]) == ("qwen2", 896, 24)
     tok = AutoTokenizer.from_pretrained(out)
-    tools = [{"type": "function", "function": {"name": "get_current_time", "parameters": {"type": "object"}}}]
-    call = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {"type": "function", "function": {"name": "get_current_time", "arguments": '{"timezone": "Asia/Tokyo"}'}}
-        ],
-    }
-    msgs = [{"role": "user", "content": "time in Tokyo?"}]
-    prompt = tok.apply_chat_template(msgs, tools=tools, tokenize=False, add_generation_prompt=True)
-    full = tok.apply_chat_template([*msgs, call], tools=tools, tokenize=False)
+    fn = {"name": "get_current_time", "parameters": {"type": "object"}}
+    tools: list[dict[str, Any]] = [{"type": "function", "function": fn}]
+    args = '{"timezone": "Asia/Tokyo"}'
+    tool_call = {"type": "function", "function": {"name": fn["name"], "arguments": args}}
+    call = {"role": "assistant", "content": None, "tool_calls": [tool_call]}
+    msgs: list[dict[str, Any]] = [{"role": "user", "content": "time in Tokyo?"}]
+    prompt = render_prompt(tok, msgs, tools)
+    full = str(tok.apply_chat_template([*msgs, call], tools=tools, tokenize=False))  # type: ignore[arg-type]
     assert "<tools>" in prompt and full.startswith(prompt)
     answer = full[len(prompt) :].removesuffix("\n").removesuffix("<|im_end|>")
     parsed = parse(answer)

@@ -32,5 +32,6 @@ def test_proportion_reports_k_n_accuracy_and_interval() -> None:
     p = of([True, True, False, True])
     d = p.as_dict()
     assert (d["k"], d["n"], d["accuracy"]) == (3, 4, 0.75)
-    assert d["ci95_low"] < 0.75 < d["ci95_high"]
+    lo, hi = p.interval
+    assert (d["ci95_low"], d["ci95_high"]) == (lo, hi) and lo < 0.75 < hi
     assert str(Proportion(18, 47)).startswith("38.3% (18/47; 95% CI ")

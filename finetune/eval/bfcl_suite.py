@@ -38,6 +38,7 @@ AST_CATEGORIES = (
 NO_CALL = ("irrelevance", "live_irrelevance")
 ANY_CALL = ("live_relevance",)
 CATEGORIES = (*AST_CATEGORIES, *NO_CALL, *ANY_CALL)
+assert set(CATEGORIES) == set(bfcl.SINGLE_TURN), "finetune.bfcl.SINGLE_TURN (the leak guard's list) must match"
 """The single-turn, Python-typed categories of BFCL v4 (java/javascript, multi-turn, memory and web
 search need BFCL's own executors or type converters: not run here)."""
 

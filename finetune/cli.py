@@ -73,6 +73,9 @@ def model_eval(
     concurrency: int = typer.Option(4, help="requests in flight to vLLM"),
     dtype: str = typer.Option("auto", envvar="WARDEN_VLLM_DTYPE", help="vLLM --dtype (auto: bf16 where native)"),
     max_new_tokens: int = typer.Option(160, help="generation limit per answer"),
+    eager: bool = typer.Option(
+        True, help="vLLM --enforce-eager: no torch.compile warm-up (it did not finish in 600 s on 2 loaded CPU cores)"
+    ),
     out: Path = typer.Option(Path("runs/model-eval"), help="directory for results.json, results.md, vllm.log"),
 ) -> None:
     """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval."""
@@ -94,11 +97,13 @@ def model_eval(
     opts.meta = {"base": str(base), "adapter": str(adapter) if adapter else None, "machine": probe("cpu").describe()}
     started = time.monotonic()
     try:
-        serving = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=out / "vllm.log")
+        log = out / "vllm.log"
+        serving = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=log, eager=eager)
         with serving as (gen, how):
             opts.meta.update(how)
             opts.meta["ready_s"] = round(time.monotonic() - started, 1)
-            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo)
+            partial = out / "results.json"
+            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo, save=lambda r: write_json(partial, r))
     except RuntimeError as exc:
         _fail(f"evaluation failed: {exc}")
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)

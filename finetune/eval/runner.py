@@ -10,6 +10,7 @@ Never: scores (the suites do) or writes anything but the files it is given.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,8 +37,13 @@ class RunOptions:
 
 
 def run_suites(
-    generate: Generate, tokenizer: Any, opts: RunOptions, log: Callable[[str], None] = print
+    generate: Generate,
+    tokenizer: Any,
+    opts: RunOptions,
+    log: Callable[[str], None] = print,
+    save: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
+    """Every suite of `opts` in order; `save` gets the results so far after each (an interrupted run keeps them)."""
     out: dict[str, Any] = {"meta": dict(opts.meta), "seconds": {}}
     for suite in opts.suites:
         started = time.monotonic()
@@ -58,6 +64,8 @@ def run_suites(
             raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
         out["seconds"][suite] = round(time.monotonic() - started, 1)
         log(f"{suite}: {out['seconds'][suite]} s")
+        if save is not None:
+            save(out)
     return out
 
 
@@ -95,6 +103,7 @@ def served(
     concurrency: int,
     log_path: Path,
     max_model_len: int = 8192,
+    eager: bool = True,
     progress: Callable[[str], None] = print,
 ) -> Iterator[tuple[Generate, dict[str, Any]]]:
     """A `Generate` backed by a vLLM serving `base` (+ `adapter` as model 'adapter'), and what was chosen."""
@@ -115,8 +124,10 @@ def served(
     lora = bool(adapters)
     port = free_port()
     spec = build_spec(install, base, adapters, port, dtype=chosen.value, enable_lora=lora, max_model_len=max_model_len)
+    spec = dataclasses.replace(spec, enforce_eager=eager)
     progress(f"starting vLLM for {base.name}, dtype {chosen.value} ({chosen.reason}); log {log_path}")
     with launch(spec, log_path, timeout_s=600, progress=lambda s: progress(f"  vLLM starting ({s:.0f} s)")) as server:
         model = "adapter" if adapter is not None else spec.served_name
         gen = served_generator(f"{server.url}/v1", model, concurrency=concurrency, api_key=server.api_key)
-        yield gen, {"engine": "vllm", "dtype": chosen.value, "dtype_reason": chosen.reason, "concurrency": concurrency}
+        how = {"engine": "vllm", "dtype": chosen.value, "dtype_reason": chosen.reason, "concurrency": concurrency}
+        yield gen, {**how, "enforce_eager": eager}

@@ -70,6 +70,7 @@ def model_eval(
     suites: str = typer.Option("natural,multiturn,bfcl", help="comma-separated: natural, multiturn, bfcl"),
     bfcl_categories: str = typer.Option("", help="comma-separated BFCL v4 categories (default: all single-turn)"),
     bfcl_limit: int = typer.Option(0, help="entries per BFCL category, a seed-0 sample (0: all of them)"),
+    engine: str = typer.Option("vllm", help="vllm (the serving path) | transformers (in this process, ~10x slower)"),
     concurrency: int = typer.Option(4, help="requests in flight to vLLM"),
     dtype: str = typer.Option("auto", envvar="WARDEN_VLLM_DTYPE", help="vLLM --dtype (auto: bf16 where native)"),
     max_new_tokens: int = typer.Option(160, help="generation limit per answer"),
@@ -80,10 +81,11 @@ def model_eval(
 ) -> None:
     """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval."""
     from finetune.base_model import FetchError, spec_for
-    from finetune.data import write_json
     from finetune.eval import bfcl_suite, runner
     from finetune.precision import probe
 
+    if engine not in ("vllm", "transformers"):
+        _fail(f"--engine must be vllm or transformers, not {engine!r}")
     try:
         base = (model_dir or spec_for(model).default_dir).expanduser()
     except FetchError as exc:
@@ -98,16 +100,19 @@ def model_eval(
     started = time.monotonic()
     try:
         log = out / "vllm.log"
-        serving = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=log, eager=eager)
-        with serving as (gen, how):
+        if engine == "vllm":
+            generator = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=log, eager=eager)
+        else:
+            generator = runner.in_process(base, adapter)
+        with generator as (gen, how):
             opts.meta.update(how)
             opts.meta["ready_s"] = round(time.monotonic() - started, 1)
             partial = out / "results.json"
-            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo, save=lambda r: write_json(partial, r))
+            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo, save=lambda r: runner.save(partial, r))
     except RuntimeError as exc:
         _fail(f"evaluation failed: {exc}")
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
-    write_json(out / "results.json", results)
+    runner.save(out / "results.json", results)
     (out / "results.md").write_text(runner.markdown(results))
     typer.echo(json.dumps(results["meta"]))
     typer.echo(runner.markdown(results))

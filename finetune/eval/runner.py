@@ -11,6 +11,7 @@ Never: scores (the suites do) or writes anything but the files it is given.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,6 +68,22 @@ def run_suites(
         if save is not None:
             save(out)
     return out
+
+
+def save(path: Path, results: dict[str, Any]) -> None:
+    """Write `results` as JSON atomically (a temp file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+@contextmanager
+def in_process(base: Path, adapter: Path | None, batch_size: int = 4) -> Iterator[tuple[Generate, dict[str, Any]]]:
+    """A `Generate` by transformers in this process (no vLLM; ~10x slower on CPU)."""
+    from finetune.evaluate import hf_generator, load_model
+
+    tokenizer, model = load_model(base, adapter)
+    yield hf_generator(model, tokenizer, batch_size), {"engine": "transformers", "dtype": str(model.dtype)}
 
 
 def _cell(d: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 Owns `multiturn_mcp.jsonl` (hand-written conversations over the five servers' real tools: a
 request, the assistant's call, then the tool message the gateway returns, in gateway/answers.py's
 wording for denials and approvals) and the check of the model's next turn:
-- words: it answers in text (no new tool call, no `<tool_call>` / `<tool_response>` in the text);
+- words: it answers in text (no new tool call, tagged or as bare JSON; no `<tool_call>` / `<tool_response>`);
 - stopped: it ends before `max_new_tokens` (no loop to the limit);
 - said so: after a result it states a fact from the result (one of `grounded`); after a denial it
   says the call was denied/not allowed; after a pending approval it says approval is pending.
@@ -21,7 +21,7 @@ from typing import Any
 
 from finetune.chat import render_prompt
 from finetune.eval.interval import of
-from finetune.eval.natural import catalogs
+from finetune.eval.natural import as_hermes, catalogs
 from finetune.evaluate import Generate
 from finetune.toolcall_parse import parse
 
@@ -50,7 +50,7 @@ def cases() -> list[Case]:
 
 def check(text: str, n_tokens: int, case: Case, max_new_tokens: int) -> dict[str, bool]:
     """The three properties of the model's next turn (see the module docstring)."""
-    parsed = parse(text)
+    parsed = parse(as_hermes(text))  # a call written as bare JSON is a call too, not words
     words = not parsed.tools_called and not any(m in text for m in _MARKUP) and bool(text.strip())
     stopped = n_tokens < max_new_tokens
     if case.kind == "result":

@@ -96,6 +96,10 @@ def figures(results: dict[str, Any]) -> list[tuple[str, str]]:
     if "natural" in results:
         rows += [("natural: one call right", _cell(results["natural"]["calls"]))]
         rows += [("natural: no call right", _cell(results["natural"]["no_call"]))]
+        for key, label in (("calls_json_read", "one call right"), ("no_call_json_read", "no call right")):
+            if key in results["natural"]:  # diagnostic: JSON outside <tool_call> tags read as calls
+                label = f"natural, JSON read as calls (not the server's parser): {label}"
+                rows.append((label, _cell(results["natural"][key])))
     if "multiturn" in results:
         mt = results["multiturn"]
         rows += [(f"multi-turn: {k}", _cell(mt[k])) for k in ("all", "result", "denied", "pending")]

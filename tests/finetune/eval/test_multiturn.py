@@ -47,6 +47,12 @@ def test_cases_cover_results_denials_and_pending_approvals_on_real_tools() -> No
             25,
             {"words": False, "stopped": True, "said_so": False},
         ),
+        (
+            "denied",
+            '{"name": "git_commit", "arguments": {"repo_path": "/srv/app", "message": "wip"}}',
+            25,
+            {"words": False, "stopped": True, "said_so": False},
+        ),
         ("denied", "Done! " * 80, 160, {"words": True, "stopped": False, "said_so": False}),
         (
             "pending",

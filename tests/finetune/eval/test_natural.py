@@ -137,3 +137,15 @@ def test_no_training_code_reads_the_eval_sets() -> None:
         if "eval" not in p.relative_to(ROOT / "finetune").parts and any(n in p.read_text() for n in names)
     ]
     assert offenders == []
+
+
+def test_json_outside_tags_is_read_as_a_call_only_by_the_diagnostic() -> None:
+    c, cats = _case("fs-05"), natural.catalogs()
+    fenced = '```json\n{\n  "name": "create_directory",\n  "arguments": {"path": "/tmp/build/artifacts"}\n}\n```'
+    assert natural.score(fenced, c, cats[c.server]) == (False, "no call")  # what the server sees
+    assert natural.score(natural.as_hermes(fenced), c, cats[c.server]) == (True, "ok")
+    bare = '{"name": "create_directory", "arguments": {"path": "/tmp/build/artifacts"}}'
+    assert natural.score(natural.as_hermes(bare), c, cats[c.server]) == (True, "ok")
+    assert natural.as_hermes("I can't assist with that.") == "I can't assist with that."
+    tagged = _text("create_directory", {"path": "/x"})
+    assert natural.as_hermes(tagged) == tagged

@@ -157,21 +157,26 @@ _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
 
 
 def as_hermes(text: str) -> str:
-    """`text` with JSON calls written outside `<tool_call>` tags (a ```json block, or the whole answer
-    as one JSON object) rewritten as tags: a diagnostic of understanding apart from format. The server's
-    parser does not do this; the figures it yields are reported separately ("JSON read as calls")."""
+    """`text` with JSON calls written outside `<tool_call>` tags (```json blocks, the whole answer as one
+    JSON object, or one object per line) rewritten as tags: a diagnostic of understanding apart from format.
+    The server's parser does not do this; the figures it yields are reported separately ("JSON read as calls")."""
     if "<tool_call>" in text:
         return text
-    bodies = _FENCE.findall(text) or ([text.strip()] if text.strip().startswith("{") else [])
-    calls = []
-    for body in bodies:
-        try:
-            obj = json.loads(body)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("name"), str) and "arguments" in obj:
-            calls.append(f"<tool_call>\n{json.dumps(obj)}\n</tool_call>")
-    return "\n".join(calls) if calls else text
+    calls = [c for c in (_call(b) for b in _FENCE.findall(text)) if c]
+    if not calls and text.strip().startswith("{"):
+        whole = _call(text.strip())
+        calls = [whole] if whole else [c for c in map(_call, text.splitlines()) if c]
+    return "\n".join(f"<tool_call>\n{c}\n</tool_call>" for c in calls) if calls else text
+
+
+def _call(body: str) -> str | None:
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("name"), str) and "arguments" in obj:
+        return json.dumps(obj)
+    return None
 
 
 def prompts(tokenizer: Any, chosen: list[Case]) -> list[str]:

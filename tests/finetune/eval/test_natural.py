@@ -147,5 +147,7 @@ def test_json_outside_tags_is_read_as_a_call_only_by_the_diagnostic() -> None:
     bare = '{"name": "create_directory", "arguments": {"path": "/tmp/build/artifacts"}}'
     assert natural.score(natural.as_hermes(bare), c, cats[c.server]) == (True, "ok")
     assert natural.as_hermes("I can't assist with that.") == "I can't assist with that."
+    two = bare + "\n" + bare.replace("artifacts", "logs")
+    assert natural.score(natural.as_hermes(two), c, cats[c.server]) == (False, "2 calls")
     tagged = _text("create_directory", {"path": "/x"})
     assert natural.as_hermes(tagged) == tagged

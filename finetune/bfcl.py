@@ -28,7 +28,7 @@ from finetune.toolcall_parse import parse
 PACKAGE = "bfcl-eval==2026.3.23"
 CACHE = Path.home() / ".cache" / "warden" / "bfcl"
 CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance")
-"""What `warden finetune eval` samples by default (finetune.eval.bfcl_suite runs every single-turn category)."""
+"""What `warden finetune eval` samples by default (finetune.eval.bfcl runs every single-turn category)."""
 SINGLE_TURN = (
     "simple_python",
     "multiple",
@@ -42,7 +42,7 @@ SINGLE_TURN = (
     "live_irrelevance",
     "live_relevance",
 )
-"""Every single-turn category of the wheel's data (finetune.eval.bfcl_suite evaluates all of them)."""
+"""Every single-turn category of the wheel's data (finetune.eval.bfcl evaluates all of them)."""
 _TYPES = {
     "dict": "object",
     "float": "number",

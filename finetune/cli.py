@@ -81,7 +81,8 @@ def model_eval(
 ) -> None:
     """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval."""
     from finetune.base_model import FetchError, spec_for
-    from finetune.eval import bfcl_suite, runner
+    from finetune.eval import bfcl as bfcl_v4
+    from finetune.eval import runner
     from finetune.precision import probe
 
     if engine not in ("vllm", "transformers"):
@@ -90,7 +91,7 @@ def model_eval(
         base = (model_dir or spec_for(model).default_dir).expanduser()
     except FetchError as exc:
         _fail(str(exc))
-    cats = tuple(c for c in bfcl_categories.split(",") if c) or bfcl_suite.CATEGORIES
+    cats = tuple(c for c in bfcl_categories.split(",") if c) or bfcl_v4.CATEGORIES
     opts = runner.RunOptions(tuple(s for s in suites.split(",") if s), cats, bfcl_limit, 0, max_new_tokens)
     out.mkdir(parents=True, exist_ok=True)
     from transformers import AutoTokenizer

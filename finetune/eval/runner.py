@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune.eval import bfcl_suite, multiturn, natural
+from finetune.eval import bfcl as bfcl_v4
+from finetune.eval import multiturn, natural
 from finetune.eval.interval import Proportion
 from finetune.evaluate import Generate
 
@@ -29,7 +30,7 @@ SUITES = ("natural", "multiturn", "bfcl")
 @dataclass
 class RunOptions:
     suites: tuple[str, ...] = SUITES
-    bfcl_categories: tuple[str, ...] = bfcl_suite.CATEGORIES
+    bfcl_categories: tuple[str, ...] = bfcl_v4.CATEGORIES
     bfcl_limit: int = 0
     """Entries per BFCL category, a fixed-seed sample (0: all)."""
     seed: int = 0
@@ -53,7 +54,7 @@ def run_suites(
         elif suite == "multiturn":
             out["multiturn"] = multiturn.run(generate, tokenizer, max_new_tokens=opts.max_new_tokens)
         elif suite == "bfcl":
-            out["bfcl"] = bfcl_suite.run(
+            out["bfcl"] = bfcl_v4.run(
                 generate,
                 tokenizer,
                 categories=opts.bfcl_categories,

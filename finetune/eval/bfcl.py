@@ -5,7 +5,7 @@ any size (0: all), generating through a `Generate` (vLLM or transformers, as fin
 parsing with the server's hermes parser, and scoring per category with an n and a 95% Wilson
 interval. Scoring, as BFCL does it: `irrelevance` / `live_irrelevance`: right when no call is made;
 `live_relevance`: right when at least one call is made; every other category: BFCL's
-`ast_checker` (finetune.eval.bfcl_checker) on the calls, names mapped back to BFCL's own.
+`ast_checker` (finetune.eval.ast_checker) on the calls, names mapped back to BFCL's own.
 Never: uses BFCL data for anything but evaluation (finetune.bfcl.overlap guards training data).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from finetune import bfcl
 from finetune.chat import render_prompt
-from finetune.eval import bfcl_checker
+from finetune.eval import ast_checker
 from finetune.eval.interval import of
 from finetune.evaluate import Generate
 from finetune.toolcall_parse import parse
@@ -94,7 +94,7 @@ def score(text: str, entry: Entry) -> tuple[bool, str]:
         calls = [{entry.original_name(c.name): c.arguments_obj()} for c in parsed.calls]
     except json.JSONDecodeError:
         return False, "arguments not JSON"
-    verdict = bfcl_checker.check(entry.functions, calls, entry.answer, entry.category)
+    verdict = ast_checker.check(entry.functions, calls, entry.answer, entry.category)
     return bool(verdict["valid"]), "ok" if verdict["valid"] else str(verdict.get("error_type", "invalid"))
 
 

@@ -37,3 +37,17 @@ def test_suites_run_in_order_save_after_each_and_report_intervals(tokenizer: Any
 def test_unknown_suite_is_refused(tokenizer: Any) -> None:
     with pytest.raises(ValueError, match="unknown suite 'vibes'"):
         runner.run_suites(lambda p, n: [], tokenizer, runner.RunOptions(("vibes",)), log=lambda _: None)
+
+
+@pytest.mark.slow
+def test_in_process_engine_generates_without_vllm(tokenizer: Any) -> None:
+    """`warden model eval --engine transformers`: the 135M default answers the multi-turn suite in-process."""
+    from finetune.base_model import DEFAULT_CACHE
+
+    opts = runner.RunOptions(("multiturn",), max_new_tokens=8)
+    with runner.in_process(DEFAULT_CACHE, None) as (generate, how):
+        results = runner.run_suites(generate, tokenizer, opts, log=lambda _: None)
+    assert how["engine"] == "transformers"
+    mt = results["multiturn"]
+    assert mt["all"]["n"] == 12 and len(mt["rows"]) == 12
+    assert all(r["tokens"] <= 8 for r in mt["rows"]) and mt["properties"]["stopped"]["n"] == 12

@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         pool.review_catalogs_with(pins.review)
         approvals = ApprovalStore(engine)
-        identities = IdentityStore(engine)
+        identities = IdentityStore(engine, cache_ttl_s=settings.auth_cache_ttl_s)
         desk = ApprovalDesk(
             approvals,
             audit,
@@ -128,7 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.gateway = GatewayState(
             settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk, pins
         )
-        app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate)
+        app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate, identities.cached)
         await audit.start()
         await pins.reload()
         try:

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     metrics_access: Literal["off", "ops", "public"] = Field(
         "ops", description="/metrics: not served, served to ops_roles keys, or served to anyone."
     )
+    auth_cache_ttl_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds a verified API key is trusted without a database lookup (0: look up every request); "
+        "a key revoked by another process (the CLI, another replica) is refused within this time, one revoked "
+        "by this process at once.",
+    )
     api_docs: bool = Field(False, description="Serve /docs and /openapi.json (public when on).")
 
     # upstream behaviour

@@ -33,6 +33,15 @@ primary key keeps the chain linear: should a second writer (another process) hav
 taken those numbers meanwhile, the insert conflicts instead of forking the chain; the
 writer then reloads the head and retries the batch once.
 
+Several writer processes (gateway workers, replicas) on PostgreSQL: every transaction that
+appends to the chain (a batch, a checkpoint of the head, a prune) first takes one
+transaction-scoped advisory lock (``lock_chain``: ``pg_advisory_xact_lock(CHAIN_LOCK_KEY)``)
+and reads the head under it, so writers append one after another onto the true head and
+the chain stays one gap-free chain; the lock is released by the commit itself. It costs
+one round trip and three indexed reads per batch, not per event. SQLite has one writer at
+a time by construction (its database lock); there the cached head and the conflict retry
+above remain.
+
 Pruning deletes a prefix of the chain (events older than a time) after verifying it,
 and in the same transaction stores a signed ``anchor``: the seq and hash of the last
 deleted event, where the remaining chain now starts.
@@ -106,6 +115,19 @@ class ChainHead:
     hash: str
     checkpoint_seq: int
     """seq of the newest checkpoint or anchor (0 for none): the next checkpoint's ``prev_seq``."""
+
+
+CHAIN_LOCK_KEY = 0x7761_7264_656E_01
+"""PostgreSQL advisory lock key serializing appends to the audit chain ("warden" + 1)."""
+
+
+def lock_chain(conn: Connection) -> bool:
+    """Take the chain's append lock for the rest of ``conn``'s transaction; False where none is
+    needed (SQLite: its write lock serializes writers)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
+    return True
 
 
 def chain_head(conn: Connection) -> ChainHead:
@@ -432,7 +454,22 @@ class AuditWriter:
             raise
 
     def _insert(self, batch: list[_Queued]) -> range:
-        head = self._head if self._head is not None else self._load_head()
+        with self._engine.begin() as conn:
+            locked = lock_chain(conn)
+            head = chain_head(conn) if locked or self._head is None else self._head
+            rows, checkpoints, new_head = self._chained(batch, head)
+            self._inserter.insert(conn, rows)
+            if checkpoints:
+                conn.execute(insert(_CHECKPOINTS), checkpoints)
+        if checkpoints:
+            self._last_checkpoint = time.monotonic()
+        self._head = new_head
+        return range(head.seq + 1, new_head.seq + 1)
+
+    def _chained(
+        self, batch: list[_Queued], head: ChainHead
+    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], ChainHead]:
+        """The batch's rows numbered and chained onto ``head``, the checkpoints due, the new head."""
         seq, prev, checkpoint_seq = head.seq, head.hash, head.checkpoint_seq
         rows, checkpoints = [], []
         for queued in batch:
@@ -447,21 +484,15 @@ class AuditWriter:
         if self._signer is not None and due and checkpoint_seq != seq:  # time-based: the batch's last event
             checkpoints.append(checkpoint_row(self._signer, "checkpoint", seq, prev, checkpoint_seq))
             checkpoint_seq = seq
-        with self._engine.begin() as conn:
-            self._inserter.insert(conn, rows)
-            if checkpoints:
-                conn.execute(insert(_CHECKPOINTS), checkpoints)
-        if checkpoints:
-            self._last_checkpoint = time.monotonic()
-        self._head = ChainHead(seq, prev, checkpoint_seq)
-        return range(head.seq + 1, seq + 1)
+        return rows, checkpoints, ChainHead(seq, prev, checkpoint_seq)
 
     def _checkpoint_head(self, at_start: bool) -> None:
         """Writer thread: sign the chain head when no checkpoint covers it yet (at start: also the
         empty log, so an emptied log is told from a new one). Failures are logged, never raised."""
         try:
-            head = self._head if self._head is not None else self._load_head()
             with self._engine.begin() as conn:
+                locked = lock_chain(conn)
+                head = chain_head(conn) if locked or self._head is None else self._head
                 has_any = conn.execute(select(func.count()).select_from(_CHECKPOINTS)).scalar_one() > 0
                 if head.seq == head.checkpoint_seq and (has_any or not at_start):
                     return

@@ -13,7 +13,11 @@ against its target:
     c=1  gateway p50 <= 1.3x direct p50, gateway p99 <= 2x direct p99
     c=16 gateway calls/s >= 60% of direct, 0 errors (over --calls16 calls, at least 4,000 for the target)
 
-    python bench/gateway_overhead.py [--calls1 400] [--calls16 4000] [--stdio]
+With ``--async-outcome`` it measures a second gateway that answers before the outcome row
+is committed (``audit_async_outcome``; off by default: the decision is committed before
+forwarding and the outcome before answering).
+
+    python bench/gateway_overhead.py [--calls1 400] [--calls16 4000] [--stdio] [--async-outcome]
 """
 
 from __future__ import annotations
@@ -181,26 +185,33 @@ def report(name: str, c1: tuple[Cell, Cell], c16: tuple[Cell, Cell], calls16: in
 
 
 @asynccontextmanager
-async def system(tmp: Path) -> AsyncIterator[tuple[Gateway, str]]:
+async def system(tmp: Path, async_outcome: bool) -> AsyncIterator[tuple[Gateway, str]]:
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     (policy_dir / "bench.yaml").write_text(POLICY)
-    with run_notes_upstream(tmp) as notes, run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), ["bench"]) as gw:
+    env = {"WARDEN_AUDIT_ASYNC_OUTCOME": "true" if async_outcome else "false"}
+    with (
+        run_notes_upstream(tmp) as notes,
+        run_gateway(tmp, policy_dir, upstreams_yaml(notes.url), ["bench"], **env) as gw,
+    ):
         yield gw, notes.url
 
 
-async def run(calls1: int, calls16: int, stdio: bool) -> None:
+async def run(calls1: int, calls16: int, stdio: bool, async_too: bool) -> None:
     print(cpu_line())
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    with tempfile.TemporaryDirectory() as tmp_name:
-        async with system(Path(tmp_name)) as (gw, notes_url):
-            pid = gw.process.pid
-            for p in paths(gw, notes_url, stdio):
-                d1 = await measure(p.direct, p.direct_call, calls1, 1, None)
-                g1 = await measure(p.through, p.through_call, calls1, 1, pid)
-                d16 = await measure(p.direct, p.direct_call, calls16, 16, None)
-                g16 = await measure(p.through, p.through_call, calls16, 16, pid)
-                report(p.name, (d1, g1), (d16, g16), calls16)
+    for async_outcome in (False, True) if async_too else (False,):
+        mode = "async outcome (audit_async_outcome=true)" if async_outcome else "durable outcome (default)"
+        print(f"\n=== gateway with {mode}")
+        with tempfile.TemporaryDirectory() as tmp_name:
+            async with system(Path(tmp_name), async_outcome) as (gw, notes_url):
+                pid = gw.process.pid
+                for p in paths(gw, notes_url, stdio):
+                    d1 = await measure(p.direct, p.direct_call, calls1, 1, None)
+                    g1 = await measure(p.through, p.through_call, calls1, 1, pid)
+                    d16 = await measure(p.direct, p.direct_call, calls16, 16, None)
+                    g16 = await measure(p.through, p.through_call, calls16, 16, pid)
+                    report(p.name, (d1, g1), (d16, g16), calls16)
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -209,8 +220,11 @@ def main() -> None:
     parser.add_argument("--calls1", type=int, default=400, help="calls at concurrency 1, per path")
     parser.add_argument("--calls16", type=int, default=4000, help="calls at concurrency 16, per path")
     parser.add_argument("--stdio", action="store_true", help="also measure the stdio upstream (mcp-server-time)")
+    parser.add_argument(
+        "--async-outcome", action="store_true", help="also measure a gateway with audit_async_outcome=true"
+    )
     args = parser.parse_args()
-    anyio.run(run, args.calls1, args.calls16, args.stdio)
+    anyio.run(run, args.calls1, args.calls16, args.stdio, args.async_outcome)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit = AuditWriter(
             engine,
             batch_max=settings.audit_batch_max,
+            async_outcome=settings.audit_async_outcome,
             signer=signer,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_interval_s=settings.audit_checkpoint_interval_s,

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
 
     # audit writer
     audit_batch_max: int = Field(512, description="Most audit events written in one grouped commit.")
+    audit_async_outcome: bool = Field(
+        False,
+        description="Answer a forwarded call before its outcome row is committed (it is queued for the next commit; "
+        "a crash can lose it). Off: the outcome is committed before the answer.",
+    )
     audit_checkpoint_every: int = Field(1000, ge=1, description="Events between two signed audit checkpoints.")
     audit_checkpoint_interval_s: float = Field(
         60.0, gt=0, description="Seconds after which the audit writer signs a checkpoint of its newest event."

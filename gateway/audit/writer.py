@@ -46,8 +46,13 @@ Pruning deletes a prefix of the chain (events older than a time) after verifying
 and in the same transaction stores a signed ``anchor``: the seq and hash of the last
 deleted event, where the remaining chain now starts.
 
+With ``async_outcome`` (off by default; ``audit_async_outcome``) the outcome of a call whose
+decision is committed is queued without waiting (``record_outcome``): the answer goes out one
+commit earlier, and a crash before the next commit loses that outcome row (the decision row
+still shows the call ran). Decisions are always awaited.
+
 Must never: write anything but audit rows; store unredacted arguments or error text;
-resolve a caller before its row is committed; swallow a database error; prune a
+resolve a caller before its row is committed (``submit`` has no caller to resolve); swallow a database error; prune a
 chain that does not verify.
 """
 
@@ -314,6 +319,7 @@ class AuditWriter:
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 60.0,
         limits: StorageLimits = StorageLimits(),
+        async_outcome: bool = False,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -328,6 +334,7 @@ class AuditWriter:
         self._checkpoint_interval_s = checkpoint_interval_s
         self._last_checkpoint = time.monotonic()  # writer thread only, once started
         self._limits = limits
+        self._async_outcome = async_outcome
         self._inserter = _Inserter(engine)
         self._head: ChainHead | None = None  # touched only by the writer thread once started
         self._pending: deque[_Queued] = deque()
@@ -383,6 +390,41 @@ class AuditWriter:
         self._pending.append(_Queued(prepared, future))
         self._wakeup.set()
         return await future
+
+    async def record_outcome(
+        self, event: AuditEvent, redact_fields: frozenset[str], on_failure: Callable[[], None]
+    ) -> None:
+        """Store the outcome of a call whose decision is committed: awaited like ``record``, or with
+        ``async_outcome`` queued for the next grouped commit without waiting (``submit``)."""
+        if self._async_outcome:
+            self.submit(event, redact_fields, on_failure)
+        else:
+            await self.record(event, redact_fields)
+
+    def submit(
+        self,
+        event: AuditEvent,
+        redact_fields: frozenset[str] = frozenset(),
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue ``event`` for the next grouped commit without waiting for it (asynchronous outcomes).
+
+        The row is committed like any other, just after the caller moved on; ``stop()`` still
+        commits it. A failure is logged and reported to ``on_failure``. Only for events whose
+        loss on a crash is acceptable: never a decision (that is committed before forwarding).
+        """
+        if not self._accepting:
+            raise AuditError("audit writer is not running")
+        prepared = _prepare(event, redact_fields, self._inserter.store_ts, self._limits)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def settled(done: asyncio.Future[int]) -> None:
+            if done.exception() is not None and on_failure is not None:
+                on_failure()
+
+        future.add_done_callback(settled)
+        self._pending.append(_Queued(prepared, future))
+        self._wakeup.set()
 
     async def _run(self) -> None:
         pending = self._pending

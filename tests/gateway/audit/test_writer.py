@@ -316,7 +316,35 @@ def test_writer_processes_on_postgresql_append_one_gap_free_chain(postgres_serve
     verified = subprocess.run(
         [sys.executable, "-m", "warden", "audit", "verify"],
         env={**env, "WARDEN_DATABASE_URL": url, "WARDEN_AUDIT_SIGNING_KEY": key},
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     postgres_server.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def test_async_outcomes_are_answered_at_once_and_still_committed_by_stop(engine: Engine) -> None:
+    failures: list[int] = []
+    writer = AuditWriter(engine, async_outcome=True)
+    await writer.start()
+    await writer.record(make_event(1))  # a decision: always awaited
+    for n in range(2, 6):
+        await writer.record_outcome(make_event(n, phase="outcome"), frozenset(), lambda: failures.append(1))
+    await writer.record(make_event(6))  # queued after them: once it is committed, so are they
+    refuse_inserts(engine)
+    await writer.record_outcome(make_event(7, phase="outcome"), frozenset(), lambda: failures.append(7))
+    await writer.stop()  # drains the queue: the refused outcome fails and is reported
+    allow_inserts(engine)
+    stored = [r.call_id for r in fetch_events(engine)]
+    assert stored == [f"call-{n}" for n in range(1, 7)] and failures == [7]
+    assert first_bad(engine) is None
+
+
+async def test_outcomes_are_awaited_by_default(engine: Engine, other_engine: Engine) -> None:
+    writer = AuditWriter(engine)
+    await writer.start()
+    await writer.record_outcome(make_event(1, phase="outcome"), frozenset(), lambda: None)
+    assert [r.call_id for r in fetch_events(other_engine)] == ["call-1"]  # committed before it returned
+    await writer.stop()

@@ -71,7 +71,7 @@ async def test_a_key_revoked_in_process_is_refused_on_the_very_next_call(tmp_pat
 
 async def test_a_key_revoked_by_another_process_is_refused_within_the_ttl(tmp_path: Path) -> None:
     ttl_s = 0.5
-    async with gateway(tmp_path, ttl_s=ttl_s) as (app, http):
+    async with gateway(tmp_path, ttl_s=ttl_s) as (_app, http):
         cli = create_db_engine(f"sqlite:///{tmp_path / 'w.db'}")  # what `warden identity revoke` opens
         _, key = IdentityStore(cli).create("reader-agent")
         assert await list_tools(http, key) == 200

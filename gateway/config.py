@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     upstreams_file: Path = Field(Path("upstreams.yaml"), description="YAML file declaring upstream MCP servers.")
     tool_separator: str = Field("__", description="Joins server and tool into the public tool name.")
+    list_page_size: int = Field(
+        100, ge=1, le=10_000, description="Items per page of resources/list, resources/templates/list and prompts/list."
+    )
 
     # HTTP front
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
@@ -56,6 +59,9 @@ class Settings(BaseSettings):
     )
     mcp_sessions_per_identity: int = Field(
         32, ge=1, description="Open 2025-protocol MCP sessions one identity may hold; one more is refused."
+    )
+    tools_page_size: int = Field(
+        0, ge=0, description="Tools per client-facing tools/list page (nextCursor pages the rest); 0: one page."
     )
     mcp_max_sessions: int = Field(10_000, ge=1, description="Open 2025-protocol MCP sessions for all identities.")
     mcp_session_idle_s: float = Field(

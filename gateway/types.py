@@ -147,6 +147,10 @@ class AuditEvent:
     """Record version: 1 hashed every field but `risk`; 2 hashes `risk` too (audit/chain.py)."""
     risk: str = ""
     """Risk classes of the called tool, comma-joined, most severe first (`gateway.risk`); "" if none."""
+    content_bytes: int | None = None
+    """Size of what came back (resource contents, prompt messages, completion values), never the contents."""
+    content_sha256: str = ""
+    """sha256 of what came back (see ``content_bytes``); hashed from record version 3."""
 
 
 def canonical_json(value: Any) -> str:

@@ -429,10 +429,11 @@ class Upstream:
         Raises UpstreamRefused when the upstream answers with a JSON-RPC error, UpstreamTimeout,
         or UpstreamUnavailable (the connection is down or broke: it is torn down and reconnected).
         """
-        client = self._client
-        if client is None or self.state != "ready":
+        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        client = self._client
+        assert client is not None
         try:
             with anyio.fail_after(timeout_s):
                 return await request(client)

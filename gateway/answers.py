@@ -13,6 +13,7 @@ Must never: take an exception or its text as input.
 from __future__ import annotations
 
 import mcp_types as types
+from mcp.shared.exceptions import MCPError
 
 from gateway.models import Approval
 from gateway.policy.engine import DEFAULT_DENY
@@ -141,3 +142,13 @@ def upstream_failed(server: str) -> str:
 
 def too_many_subscriptions(limit: int) -> str:
     return f"too many subscriptions: a session may hold {limit}; unsubscribe from some first."
+
+
+RELAYED_MESSAGE_CHARS = 2000
+
+
+def relayed_error(error: types.ErrorData) -> MCPError:
+    """An upstream's JSON-RPC error for the client: its code, message (capped) and data, unchanged otherwise.
+
+    It is the upstream's answer, like a tool result's content, not gateway-internal text."""
+    return MCPError(error.code, error.message[:RELAYED_MESSAGE_CHARS], error.data)

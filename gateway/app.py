@@ -205,7 +205,9 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     caps = {"/mcp": settings.max_body_bytes, **settings.route_body_limits}
-    app.add_middleware(BodyCap, default_cap=settings.max_api_body_bytes, caps=caps)
+    app.add_middleware(
+        BodyCap, default_cap=settings.max_api_body_bytes, caps=caps, drain_limit=settings.oversized_body_drain_bytes
+    )
     app.add_middleware(HostOriginGuard, hosts=allowed_host_names(settings), origins=settings.allowed_origins)
     app.include_router(health.router)
     app.include_router(admin.router)

@@ -41,6 +41,8 @@ Fingerprint = frozenset[tuple[str, str]]
 
 VisibleTools = Callable[[str], Fingerprint]
 
+NOTIFY_TIMEOUT_S = 5.0
+
 
 @dataclass
 class _Watched:
@@ -142,7 +144,8 @@ class ToolListChanges:
             watched.shown = now
             notified.append(identity)
             for session in list(watched.sessions.values()):
-                await session.send_tool_list_changed()
+                with anyio.move_on_after(NOTIFY_TIMEOUT_S):  # a stalled stream must not hold up the others
+                    await session.send_tool_list_changed()
             await watched.bus.publish(ToolsListChanged())
         return notified
 

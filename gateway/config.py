@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_api_body_bytes: int = Field(
         65_536, gt=0, description="Largest accepted request body of the HTTP API (approvals, admin), in bytes."
     )
+    oversized_body_drain_bytes: int = Field(
+        8_388_608,
+        ge=0,
+        description="Oversized bodies declaring at most this many bytes are read and discarded before the 413, "
+        "so clients that send first and read after get the JSON-RPC error; larger ones are cut off unread.",
+    )
     route_body_limits: dict[str, int] = Field(
         {}, description="Body caps in bytes by path prefix (longest prefix wins), overriding the two above."
     )

@@ -21,7 +21,8 @@ not write a request on a connection the upstream is closing at that moment.
 Isolation: the `mcp` client runs every POST of a session in one task group, so a transport
 exception escaping one POST would cancel every call in flight on that session (issue 15 saw
 one ``ReadError`` fail 48 calls). ``IsolatingTransport`` turns a transport failure into
-that request's own answer: a JSON-RPC error before a response started, a stream error
+that request's own answer: a JSON-RPC error with the SDK's own ``CONNECTION_CLOSED`` code
+(so it is never mistaken for an error the upstream sent) before a response started, a stream error
 (which the client reports for that request only) while its body is read.
 
 Must never: retry a request after a byte of it may have been written; put the transport's
@@ -35,6 +36,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import httpx2
+import mcp_types as types
 
 CONNECT_RETRIES = 2
 """Extra connect attempts of one request (httpcore retries only connect failures: nothing was written)."""
@@ -93,7 +95,7 @@ def failed_response(request: httpx2.Request, exc: httpx2.TransportError) -> http
         message = f"upstream unreachable ({_name(exc)}, after {CONNECT_RETRIES} retries); the request was never sent"
     else:
         message = f"upstream connection failed ({_name(exc)}); the request may have been sent, not retried"
-    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": message}}).encode()
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": types.CONNECTION_CLOSED, "message": message}}).encode()
     return httpx2.Response(FAILED_STATUS, headers={"content-type": "application/json"}, content=body, request=request)
 
 

@@ -7,7 +7,12 @@ the 2025 initialize-handshake revisions (sessions bound to the identity that ope
 Malformed JSON-RPC, unknown methods and oversized bodies are answered by the SDK with
 JSON-RPC / HTTP errors before they reach the proxy. Each identity holds at most
 ``mcp_sessions_per_identity`` 2025-protocol sessions (gateway.sessions); Host/Origin and body
-caps are checked before this endpoint (gateway.edge).
+caps are checked before this endpoint (gateway.edge), protocol-version headers and refused
+opening requests are answered around the SDK (gateway.transport).
+
+``tools/list`` pages with the gateway's own cursors (gateway.cursor; a foreign one is -32602)
+and registers a 2025 session for list_changed; ``subscriptions/listen`` (2026-07-28) is served
+per identity, and ``tools.listChanged`` is advertised on both eras (gateway.changes).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
-from gateway import answers, cursor
+from gateway import answers, cursor, meta
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.changes import ToolListChanges
 from gateway.config import Settings
 from gateway.proxy import APPROVAL_INPUT_KEY, Proxy
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
+from gateway.transport import ProtocolAnswers
 from gateway.types import Caller, ClientFeatures
 
 if TYPE_CHECKING:
@@ -73,7 +79,7 @@ def _client_features(ctx: Any, params: Any) -> ClientFeatures:
     answer = (params.input_responses or {}).get(APPROVAL_INPUT_KEY)
     if isinstance(answer, types.ElicitResult) and answer.action != "accept":
         takes_url = False
-    return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state)
+    return ClientFeatures(url_elicitation=takes_url, resumes=params.request_state, meta=meta.to_upstream(params.meta))
 
 
 class _GatewayServer(Server[Any]):
@@ -190,5 +196,5 @@ class _MCPApp:
             _REQUEST_IDENTITY.reset(token)
 
 
-def mcp_asgi(manager: IdentitySessionManager) -> SessionCapAnswer:
-    return SessionCapAnswer(_MCPApp(manager), manager)
+def mcp_asgi(manager: IdentitySessionManager) -> ProtocolAnswers:
+    return ProtocolAnswers(SessionCapAnswer(_MCPApp(manager), manager))

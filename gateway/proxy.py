@@ -57,8 +57,10 @@ from typing import Any
 
 import mcp_types as types
 from anyio import to_thread
+from mcp.shared.exceptions import MCPError
 
 from gateway import answers, uris
+from gateway import meta as gateway_meta
 from gateway.approvals.desk import ApprovalDesk
 from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
@@ -70,7 +72,7 @@ from gateway.policy import PolicyStore, RateLimiter, decide
 from gateway.redact import redact
 from gateway.risk import risk_label
 from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
-from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
 Sent = tuple[Any, Outcome, dict[str, Any]]
 """What a non-tool ``send`` gives back: the answer, its outcome, and fields for the outcome event."""
@@ -193,6 +195,8 @@ class Proxy:
         """One tools/call, answered in the agent's terms whatever happens inside."""
         try:
             return await self._call(caller, public_name, arguments, request_ref, client)
+        except MCPError:  # an upstream's JSON-RPC error, relayed as one (answers.relayed_error)
+            raise
         except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
             logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
             return self._fail_closed("internal", "the gateway could not complete the call")
@@ -370,6 +374,7 @@ class Proxy:
         error = ""
         fields: dict[str, Any] = {}
         result: Any
+        rejected: UpstreamRejected | None = None
         try:
             if ctx.send is not None:
                 result, outcome, fields = await ctx.send(self.call_timeout_s)
@@ -377,8 +382,11 @@ class Proxy:
             else:
                 assert ctx.entry is not None
                 upstream = ctx.entry.upstream
-                result = uris.rewrite(upstream, await upstream.call(call.tool, call.arguments, self.call_timeout_s))
+                answer = await upstream.call(call.tool, call.arguments, self.call_timeout_s, meta=ctx.client.meta)
+                result = uris.rewrite(upstream, gateway_meta.to_client(answer))
                 outcome = "tool_error" if result.is_error else "ok"
+        except UpstreamRejected as exc:
+            outcome, error, rejected = "upstream_error", str(exc), exc
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)
             result = answers.upstream_timeout(call.server, self.call_timeout_s)
@@ -388,6 +396,8 @@ class Proxy:
         upstream_ms = _ms(upstream_started)
         self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
         await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms, **fields)
+        if rejected is not None:  # the upstream's JSON-RPC error stays one (after its outcome is recorded)
+            raise answers.relayed_error(rejected.error)
         return result
 
     # ---- approvals --------------------------------------------------------------------------

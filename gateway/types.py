@@ -116,6 +116,8 @@ class ClientFeatures:
     """It takes a URL elicitation in an input-required result (2026-07-28) and did not decline this round's."""
     resumes: str | None = None
     """The ``requestState`` it echoed from an earlier input-required round (untrusted; a hint only)."""
+    meta: Mapping[str, Any] | None = None
+    """The request's ``_meta`` keys the upstream gets (gateway.meta took out what the gateway owns)."""
 
 
 @dataclass(frozen=True, slots=True)

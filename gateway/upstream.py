@@ -40,7 +40,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar, cast
 
 import anyio
 import httpx2
@@ -72,6 +72,14 @@ class UpstreamFileError(ValueError):
 
 class UpstreamUnavailable(RuntimeError):
     """The upstream could not be reached or its connection broke during the call."""
+
+
+class UpstreamRejected(RuntimeError):
+    """The upstream answered the call with a JSON-RPC error; the client gets it as one (not a tool result)."""
+
+    def __init__(self, server: str, error: types.ErrorData) -> None:
+        super().__init__(f"upstream {server!r} answered JSON-RPC error {error.code}: {error.message[:200]}")
+        self.error = error
 
 
 class UpstreamTimeout(RuntimeError):
@@ -403,7 +411,9 @@ class Upstream:
             self._broken.set()
             self._wake.set()
 
-    async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
+    async def call(
+        self, tool: str, arguments: Mapping[str, Any], timeout_s: float, meta: Mapping[str, Any] | None = None
+    ) -> types.CallToolResult:
         if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
@@ -411,10 +421,13 @@ class Upstream:
         assert client is not None
         try:
             with anyio.fail_after(timeout_s):
-                result = await client.call_tool(tool, dict(arguments))
+                sent = cast(types.RequestParamsMeta, dict(meta)) if meta else None  # vendor keys: open-ended
+                result = await client.call_tool(tool, dict(arguments), meta=sent)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
+            if _is_rejection(exc):
+                raise UpstreamRejected(self.name, exc.error) from exc
             reason = _describe(exc)
             if _is_connection_failure(exc):
                 self.mark_broken(reason)
@@ -486,6 +499,12 @@ def _describe(exc: BaseException) -> str:
         return "; ".join(_describe(e) for e in exc.exceptions)
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def _is_rejection(exc: BaseException) -> TypeGuard[MCPError]:
+    """A JSON-RPC error the upstream sent, not one the SDK made up locally (connection closed, timeout)."""
+    local = (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT)
+    return isinstance(exc, MCPError) and exc.code not in local and not _is_connection_failure(exc)
 
 
 def _is_connection_failure(exc: BaseException) -> bool:

@@ -62,7 +62,9 @@ class CompletionRef(_Spec):
 class Request(_Spec):
     """Exactly one request, as a case (or `warden policy explain`) names it."""
 
-    tool: str | None = Field(None, description="Public tool name, <server><separator><tool>.")
+    tool: str | None = Field(
+        None, description="Public tool name: <server><separator><tool>, or an unprefixed mount's own name."
+    )
     resource: ResourceRef | None = None
     prompt: str | None = Field(None, description="Public prompt name, <server><separator><prompt>.")
     completion: CompletionRef | None = None

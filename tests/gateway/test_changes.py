@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import mcp_types as types
 import pytest
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.gateway.harness import (
     FIXTURE_POLICY,
@@ -174,4 +176,49 @@ async def test_clients_are_told_when_their_own_view_changes_never_about_another_
                 await told[key].reaches(2)
             counts = {f"{who}/{era}": t.count for (who, era), t in told.items()}
             assert counts == dict.fromkeys(counts, 2), counts
+            tg.cancel_scope.cancel()
+
+
+LEGACY_UPSTREAM = f"""
+servers:
+  fid:
+    command: {sys.executable}
+    args: ["-m", "tests.upstreams.fidelity_server", "--legacy"]
+    cwd: {Path(__file__).resolve().parents[2]}
+"""
+
+
+async def test_a_2025_upstreams_list_changed_refreshes_its_catalog_at_once(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "policy.yaml").write_text("identities:\n  writer-agent:\n    grants: ['fid__*']\n")
+    with run_gateway(
+        tmp_path, policy_dir, LEGACY_UPSTREAM, ["writer-agent"], WARDEN_UPSTREAM_PROBE_INTERVAL_S="600"
+    ) as gw:
+        told = Told()
+        async with client(gw, "writer-agent", "auto", told) as connected, anyio.create_task_group() as tg:
+            assert "fid__meta_echo" in await names(connected)
+            await tg.start(listen, connected, told)
+            await connected.call_tool("fid__shrink", {})  # the upstream notifies its 2025 session, unprompted
+            await told.reaches(1)
+            assert "fid__meta_echo" not in await names(connected), "refreshed on the notification, not the probe"
+            tg.cancel_scope.cancel()
+
+
+async def test_one_identity_holding_its_listen_streams_leaves_another_listening(tmp_path: Path) -> None:
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "policy.yaml").write_text("identities:\n  a:\n    grants: ['*']\n  b:\n    grants: ['*']\n")
+    with run_gateway(tmp_path, policy_dir, "servers: {}\n", ["a", "b"], WARDEN_MCP_SESSIONS_PER_IDENTITY="2") as gw:
+        async with contextlib.AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            for _ in range(2):
+                held = await stack.enter_async_context(client(gw, "a", "auto", Told()))
+                await tg.start(listen, held, Told())
+            extra = await stack.enter_async_context(client(gw, "a", "auto", Told()))
+            with pytest.raises(MCPError, match="Subscription limit"):
+                async with extra.listen(tools_list_changed=True):
+                    pass
+            other = await stack.enter_async_context(client(gw, "b", "auto", Told()))
+            await tg.start(listen, other, Told())  # b's own cap: a's streams do not count
             tg.cancel_scope.cancel()

@@ -93,3 +93,21 @@ def test_offline_names_without_a_separator_have_no_server() -> None:
     assert split_offline("notes__add_note", "__") == ("notes", "add_note")
     assert split_offline("test_simple_text", "__") == ("", "test_simple_text")
     assert split_offline("trailing__", "__") == ("", "trailing__")
+
+
+def test_policy_cases_decide_unprefixed_names_by_the_names_themselves(tmp_path: Path) -> None:
+    from gateway.policy.load import load_policy
+    from gateway.policy.problems import Location
+    from gateway.policy.testing import Case, Expect, run_case
+
+    (tmp_path / "policy.yaml").write_text(
+        "identities:\n  agent:\n    grants: ['test_*']\n"
+        "rules:\n  - id: no-bare-server\n    effect: deny\n    tools: ['test_*']\n"
+        "    when: 'server != \"\" || upstream_tool != tool'\n    reason: offline unprefixed names have no server\n"
+    )
+    policy = load_policy(tmp_path)
+    where = Location(tmp_path / "tests.yaml", 1)
+    allowed = Case(name="bare", identity="agent", tool="test_simple_text", expect=Expect(effect="allow"))
+    assert run_case(policy, allowed, where).got.effect == "allow"
+    other = Case(name="prefixed", identity="agent", tool="conf__test_x", expect=Expect(effect="deny"))
+    assert run_case(policy, other, where).got.effect == "deny", "default deny: not granted"

@@ -95,7 +95,8 @@ def failed_response(request: httpx2.Request, exc: httpx2.TransportError) -> http
         message = f"upstream unreachable ({_name(exc)}, after {CONNECT_RETRIES} retries); the request was never sent"
     else:
         message = f"upstream connection failed ({_name(exc)}); the request may have been sent, not retried"
-    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": types.CONNECTION_CLOSED, "message": message}}).encode()
+    error = {"code": types.CONNECTION_CLOSED, "message": message}
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
     return httpx2.Response(FAILED_STATUS, headers={"content-type": "application/json"}, content=body, request=request)
 
 

@@ -8,7 +8,11 @@ completion/complete) with a timeout. Each upstream's resources, templates and pr
 (``gateway.listings``) are listed with its tools, and again at once when it notifies that
 a list changed; its ``notifications/resources/updated`` go to ``on_resource_updated``
 (``gateway.subscriptions`` relays them to the subscribed clients only). The URIs it is
-subscribed to upstream are subscribed again after every reconnect.
+subscribed to upstream are subscribed again after every reconnect. Which failed calls are
+tried again, and why only those are safe to repeat, is ``gateway/delivery.py``'s: a call
+that finds its upstream reconnecting waits for it (it was never sent); a connect failure
+is retried by the HTTP transport before any byte is written; nothing that may have
+reached the upstream is ever sent twice.
 
 The catalog: each upstream's tools are listed on connect and again by every idle-time
 probe; each listed tool gets a ``definition_hash`` (sha256 over its name, title, description,
@@ -73,6 +77,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway import names
+from gateway.delivery import IsolatingTransport, until_ready
 from gateway.listings import Offerings, list_offerings
 from gateway.relay import CallRelay
 from gateway.types import canonical_json
@@ -289,9 +294,7 @@ class Upstream:
                 raise UpstreamUnavailable(f"environment variable {source} (for header {header}) is not set")
             headers[header] = self.environ[source]
         http = httpx2.AsyncClient(
-            headers=headers,
-            timeout=httpx2.Timeout(30.0, read=300.0),
-            limits=httpx2.Limits(max_keepalive_connections=64),
+            headers=headers, timeout=httpx2.Timeout(30.0, read=300.0), transport=IsolatingTransport()
         )
         assert spec.url is not None
         return streamable_http_client(spec.url, http_client=http), http
@@ -426,11 +429,15 @@ class Upstream:
             except Exception:  # boundary: a failing review hides new definitions; it must not drop the upstream
                 logger.exception("upstream %s: reviewing the tool catalog failed", self.name)
 
+    def _is_ready(self) -> bool:
+        return self._client is not None and self.state == "ready"
+
     def mark_broken(self, reason: str) -> None:
         """Called when a call saw the connection fail: tear down and reconnect."""
         if self.state == "ready":
             self.last_error = reason
             self.state = "down"
+            self._ready = anyio.Event()  # calls arriving now wait for the reconnect (delivery.until_ready)
             self._broken.set()
             self._wake.set()
 
@@ -504,10 +511,11 @@ class Upstream:
         An input-required result is returned only to a relay of a 2026-07-28 client (which
         answers it); every other caller gets a CallToolResult or an Upstream* error.
         """
-        client = self._client
-        if client is None or self.state != "ready":
+        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        client = self._client
+        assert client is not None
         key = next(_call_keys)
         self._in_flight[key] = relay
         token = _CALL_RELAY.set(relay)
@@ -538,10 +546,11 @@ class Upstream:
         Raises UpstreamRefused when the upstream answers with a JSON-RPC error, UpstreamTimeout,
         or UpstreamUnavailable (the connection is down or broke: it is torn down and reconnected).
         """
-        client = self._client
-        if client is None or self.state != "ready":
+        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        client = self._client
+        assert client is not None
         try:
             with anyio.fail_after(timeout_s):
                 return await request(client)
@@ -637,7 +646,7 @@ def _is_connection_failure(exc: BaseException) -> bool:
     text = str(exc).lower()
     if isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError, httpx2.TransportError)):
         return True
-    return "connection closed" in text or ("connection" in text and "refused" in text)
+    return "connection closed" in text or ("connection" in text and "refused" in text) or "never sent" in text
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class Wakeups:
         self._waiters: dict[str, _Waiter] = {}
         self.listening = False
         """True while a database listener delivers every decision (no polling needed)."""
+        self._changed = anyio.Event()
 
     def enter(self, approval_id: str) -> None:
         """A call starts holding for ``approval_id``."""
@@ -69,6 +70,16 @@ class Wakeups:
         for approval_id in list(self._waiters):
             self.wake(approval_id)
 
+    async def until_listening(self) -> None:
+        """Return once the database listener is connected (wrap in a timeout)."""
+        while not self.listening:
+            await self._changed.wait()
+
+    def _set_listening(self, value: bool) -> None:
+        self.listening = value
+        self._changed.set()
+        self._changed = anyio.Event()
+
     @property
     def held(self) -> int:
         """How many approvals calls in this process are holding for."""
@@ -83,7 +94,7 @@ class Wakeups:
             try:
                 async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    self.listening = True
+                    self._set_listening(True)
                     if failing:
                         logger.info("approval listener connected again")
                     failing = False
@@ -95,6 +106,6 @@ class Wakeups:
                     logger.exception("approval listener lost its database connection; retrying every %ss", retry_s)
                 failing = True
             finally:
-                self.listening = False
+                self._set_listening(False)
             self.wake_all()  # holders switch to polling now, not at their next timeout
             await anyio.sleep(retry_s)

@@ -53,8 +53,7 @@ async def listening(wakeups: Wakeups, url: str) -> AsyncIterator[None]:
     async with anyio.create_task_group() as tg:
         tg.start_soon(wakeups.listen_forever, libpq(url), 0.05)
         with anyio.fail_after(10):
-            while not wakeups.listening:
-                await anyio.sleep(0.01)
+            await wakeups.until_listening()
         yield
         tg.cancel_scope.cancel()
 
@@ -131,5 +130,4 @@ async def test_the_listener_reconnects_and_wakes_everyone_to_re_read(
         )
         with anyio.fail_after(10):
             await woken.wait()
-            while not wakeups.listening:
-                await anyio.sleep(0.01)
+            await wakeups.until_listening()

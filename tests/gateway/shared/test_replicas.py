@@ -6,10 +6,10 @@ acknowledged call's audit records and doubles no rate-limit budget."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from gateway.db import create_db_engine
 from tests.gateway.approvals.harness import POLICY, call, decide, pending_for
 from tests.gateway.conftest import PostgresServer
 from tests.gateway.harness import Gateway, NotesUpstream, connect, rows, run_gateway, text_of
+from tests.gateway.shared.lb import run_haproxy
 
 pytestmark = pytest.mark.anyio
 
@@ -64,31 +65,66 @@ def replicas(
         server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture(scope="module")
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer, notes: NotesUpstream
+) -> Iterator[tuple[Gateway, Gateway]]:
+    """Two replicas on the approvals policy; decisions are re-read only every 60 s (polling can't explain a wake)."""
+    slow_poll = {"WARDEN_APPROVAL_POLL_S": "60", "WARDEN_APPROVAL_HOLD_S": "40", "WARDEN_APPROVAL_TTL_S": "120"}
+    tmp = tmp_path_factory.mktemp("pair")
+    with replicas(tmp, postgres_server, notes, POLICY, ["writer-agent", "alice"], **slow_poll) as both:
+        yield both
+
+
 @pytest.mark.slow
 async def test_an_approval_decided_on_one_replica_releases_the_call_held_on_the_other(
-    tmp_path: Path, postgres_server: PostgresServer, notes: NotesUpstream
+    pair: tuple[Gateway, Gateway],
 ) -> None:
-    slow_poll = {"WARDEN_APPROVAL_POLL_S": "60", "WARDEN_APPROVAL_HOLD_S": "40", "WARDEN_APPROVAL_TTL_S": "120"}
-    with replicas(tmp_path, postgres_server, notes, POLICY, ["writer-agent", "alice"], **slow_poll) as (a, b):
-        box: dict[str, types.CallToolResult] = {}
-        answered = anyio.Event()
+    a, b = pair
+    box: dict[str, types.CallToolResult] = {}
+    answered = anyio.Event()
 
-        async def held() -> None:
-            box["result"] = await call(a, "writer-agent", "notes__add_note", {"title": "publish across", "body": "x"})
-            answered.set()
+    async def held() -> None:
+        box["result"] = await call(a, "writer-agent", "notes__add_note", {"title": "publish across", "body": "x"})
+        answered.set()
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(held)
-            approval = await pending_for(b, "publish across")
-            decided = await decide(b, approval["id"], "approve")
-            assert decided.status_code == 200, decided.text
-            decided_at = time.monotonic()
-            with anyio.fail_after(15):  # far less than the 60 s poll: the notification woke it
-                await answered.wait()
-            waited_s = time.monotonic() - decided_at
-        result = box["result"]
-        assert not result.is_error, text_of(result)
-        assert waited_s < 15
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(held)
+        approval = await pending_for(b, "publish across")
+        decided = await decide(b, approval["id"], "approve")
+        assert decided.status_code == 200, decided.text
+        with anyio.fail_after(15):  # far less than the 60 s poll: the notification woke it
+            await answered.wait()
+    assert not box["result"].is_error, text_of(box["result"])
+
+
+async def legacy_calls(lb: Gateway, sessions: int, calls: int) -> list[str]:
+    """Open ``sessions`` 2025-protocol sessions through the balancer, ``calls`` calls each; the failures."""
+    failures = []
+    for _ in range(sessions):
+        try:
+            async with connect(lb, "writer-agent", mode="legacy") as client:
+                for _ in range(calls):
+                    result = await client.call_tool("notes__list_notes", {})
+                    if result.is_error:
+                        failures.append(text_of(result))
+        except Exception as exc:  # the session was lost: what an unsticky balancer causes
+            failures.append(type(exc).__name__)
+    return failures
+
+
+@pytest.mark.slow
+async def test_2025_sessions_stay_on_their_replica_behind_haproxy(
+    tmp_path: Path, pair: tuple[Gateway, Gateway]
+) -> None:
+    """The shipped examples/haproxy.cfg routes by Mcp-Session-Id; without its stick lines sessions break."""
+    a, b = pair
+    with run_haproxy(tmp_path, [a.port, b.port]) as url:
+        lb = dataclasses.replace(a, port=int(url.rsplit(":", 1)[1]))
+        assert await legacy_calls(lb, sessions=4, calls=4) == []
+    with run_haproxy(tmp_path, [a.port, b.port], sticky=False) as url:
+        lb = dataclasses.replace(a, port=int(url.rsplit(":", 1)[1]))
+        assert await legacy_calls(lb, sessions=2, calls=2) != []  # the control: round robin alone loses sessions
 
 
 class Load:

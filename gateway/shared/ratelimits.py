@@ -59,6 +59,14 @@ class SharedRateLimiter:
             raise ValueError("the shared rate limiter needs PostgreSQL (use RateLimiter in memory)")
         self._engine = engine
 
+    @property
+    def windows(self) -> int:
+        """How many (limit, identity, tool) windows hold hits not yet swept (one database query)."""
+        keys = col(RateLimitHit.limit_id), col(RateLimitHit.identity), col(RateLimitHit.tool)
+        distinct = select(*keys).distinct().subquery()
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(distinct)).scalar_one())
+
     async def admit(
         self, policy: Policy, identity: Identity, call: ToolCall, now: float, *, decision: Decision
     ) -> Decision | None:

@@ -3,17 +3,22 @@ counted atomically when replicas race, and failing closed when the database cann
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from gateway.app import create_app
+from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.policy import Policy, RateLimitStoreError
 from gateway.shared.ratelimits import SharedRateLimiter
-from gateway.types import Decision
+from gateway.types import Caller, Decision
 from tests.gateway.conftest import PostgresServer
+from tests.gateway.harness import text_of
 from tests.gateway.policy.conftest import call, make_policy, who
 
 POLICY = """
@@ -155,3 +160,31 @@ def test_an_unreachable_database_fails_closed(
 def test_sqlite_is_refused(make_policy: Callable[[str], Policy], sqlite_engine: Engine) -> None:
     with pytest.raises(ValueError, match="PostgreSQL"):
         SharedRateLimiter(sqlite_engine)
+
+
+@pytest.mark.anyio
+async def test_the_gateway_denies_when_the_shared_counters_cannot_answer(tmp_path: Path, pg: str) -> None:
+    """The real app on PostgreSQL: counters gone, the limited call is refused (fail closed) and counted."""
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "policy.yaml").write_text(POLICY)
+    (tmp_path / "upstreams.yaml").write_text(
+        f'servers:\n  time:\n    command: {sys.executable}\n    args: ["-m", "mcp_server_time"]\n'
+    )
+    settings = Settings(
+        database_url=pg,
+        policy_dir=tmp_path / "policies",
+        upstreams_file=tmp_path / "upstreams.yaml",
+        policy_reload=False,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        state = app.state.gateway
+        assert isinstance(state.proxy.limiter, SharedRateLimiter)
+        ran = await state.proxy.call(Caller("a"), "time__get_current_time", {"timezone": "UTC"})
+        assert not ran.is_error
+        with state.engine.begin() as conn:
+            conn.execute(text("DROP TABLE ratelimit_hits"))
+        refused = await state.proxy.call(Caller("a"), "time__get_current_time", {"timezone": "UTC"})
+        assert refused.is_error and "fails closed" in text_of(refused)
+        assert "ratelimit_hits" not in text_of(refused)  # never exception text
+        assert state.metrics.registry.get_sample_value("warden_fail_closed_total", {"reason": "ratelimit"}) == 1

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from gateway.approvals.store import ApprovalStore
+from gateway.approvals.store import ApprovalConflict, ApprovalStore
 from gateway.approvals.wake import CHANNEL, Wakeups
 from gateway.db import create_db_engine
 from gateway.models import utcnow
@@ -94,7 +94,7 @@ async def test_a_decision_that_loses_its_race_notifies_nobody(pg_url: str, pg_en
     store.decide(approval_id, "deny", "alice", "no", utcnow())
     with psycopg.connect(libpq(pg_url), autocommit=True) as conn:
         conn.execute(f"LISTEN {CHANNEL}")
-        with pytest.raises(Exception, match="already denied"):
+        with pytest.raises(ApprovalConflict, match="already denied"):
             store.decide(approval_id, "approve", "bob", "yes", utcnow())
         assert list(conn.notifies(timeout=0.5)) == []
 

@@ -29,6 +29,10 @@ Outcome = Literal[
 
 Phase = Literal["decision", "outcome"]
 
+RequestKind = Literal["tool", "resource", "prompt", "completion", "sampling", "elicitation", "roots"]
+"""What a request asks for: a tool call, a resource read, a prompt get, a completion, or an upstream's
+request to the client (sampling, elicitation, roots). Policy decides each kind (policies/README.md)."""
+
 ScopeMatch = Literal["exact", "tool"]
 """What an approval covers: the one call (tool + arguments), or the tool with any arguments the rule matches."""
 
@@ -51,10 +55,15 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """One `tools/call`, after namespacing has been resolved.
+    """One request policy decides, after namespacing has been resolved; a `tools/call` by default.
 
     `name` is the public, namespaced name the agent sees (e.g. ``time__get_current_time``);
-    `server` and `tool` say where it goes upstream.
+    `server` and `tool` say where it goes upstream. For the other kinds (`kind`):
+    resource: name = public URI, tool = upstream URI, arguments = {"uri": upstream URI};
+    prompt: name/tool = public/upstream prompt name, arguments = prompt arguments;
+    completion: name/tool = public/upstream ref (prompt name or template URI), arguments =
+    {"ref_type": "ref/prompt"|"ref/resource", "argument": {...}, "context": {...}};
+    sampling/elicitation/roots: name = server, tool = method, arguments = the request params.
     """
 
     name: str
@@ -64,6 +73,8 @@ class ToolCall:
     call_id: str
     definition_hash: str = ""
     """``definition_hash`` of the tool definition the call was made against (approvals bind it)."""
+    kind: RequestKind = "tool"
+    """What is asked for; the last field so that existing positional constructions keep working."""
 
     @property
     def args_hash(self) -> str:

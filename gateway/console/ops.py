@@ -49,7 +49,7 @@ def _explanation(gateway: GatewayState, identity: str, tool: str, args: str) -> 
     server, _, upstream = tool.partition(gateway.settings.tool_separator)
     call = ToolCall(tool, server, upstream, arguments, call_id="explain")
     result = explain(policy, call, Identity(identity, policy.roles_of(identity)))
-    shown = [t for t in result.traces if t.rule.tools.matches(tool)]
+    shown = [t for t in result.traces if t.rule.kind == "tool" and t.rule.tools.matches(tool)]
     return {"result": result, "traces": shown, "redacted": sorted(policy.redact_fields(tool))}
 
 

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import cel
 
 VARIABLES = frozenset({"args", "identity", "tool", "server", "upstream_tool"})
-"""What a condition may read: tool arguments, {"name", "roles"}, public tool name, server, upstream tool."""
+"""What a tool rule's condition may read: tool arguments, {"name", "roles"}, public tool name, server, upstream tool."""
+
+_SERVER_REQUEST = frozenset({"params", "identity", "server", "method"})
+KIND_VARIABLES: dict[str, frozenset[str]] = {
+    "tool": VARIABLES,
+    "resource": frozenset({"uri", "identity", "server"}),
+    "prompt": frozenset({"args", "identity", "prompt", "server", "upstream_prompt"}),
+    "sampling": _SERVER_REQUEST,
+    "elicitation": _SERVER_REQUEST,
+    "roots": _SERVER_REQUEST,
+}
+"""What a condition may read, by the kind of request its rule targets (policies/README.md).
+resource: ``uri`` is the normalised upstream URI; sampling/elicitation/roots: ``params`` are the request's."""
+ALL_VARIABLES = frozenset().union(*KIND_VARIABLES.values())
 
 
 class ConditionError(Exception):
@@ -34,20 +48,20 @@ class Condition:
     """The activation variables the program reads; only these are converted for CEL (each costs µs)."""
 
     @classmethod
-    def compile(cls, source: str) -> Condition:
+    def compile(cls, source: str, allowed: frozenset[str] = VARIABLES) -> Condition:
         """Compile `source`; raises ValueError with a readable message on syntax or unknown variables."""
         if not source.strip():
             raise ValueError("condition is empty")
         try:
-            program = cel.compile(source)
+            program = _program(source)
         except ValueError as exc:
             message = str(exc)
             message = message.split("': ", 1)[1] if message.startswith("Failed to parse") else message
             raise ValueError(f"CEL syntax error: {message}") from None
-        unknown = sorted(set(program.variables()) - VARIABLES)
+        unknown = sorted(set(program.variables()) - allowed)
         if unknown:
-            allowed = ", ".join(sorted(VARIABLES))
-            raise ValueError(f"condition uses unknown variable(s) {', '.join(unknown)}; allowed: {allowed}")
+            names = ", ".join(sorted(allowed))
+            raise ValueError(f"condition uses unknown variable(s) {', '.join(unknown)}; allowed: {names}")
         return cls(source, program, tuple(sorted(program.variables())))
 
     def evaluate(self, activation: Mapping[str, Any]) -> bool:
@@ -73,6 +87,36 @@ def activation(
         "server": server,
         "upstream_tool": upstream_tool,
     }
+
+
+def kind_activation(
+    kind: str,
+    arguments: Mapping[str, Any],
+    *,
+    identity_name: str,
+    roles: list[str],
+    server: str,
+    name: str,
+    target: str,
+) -> dict[str, Any]:
+    """The variables a condition sees for a request that is not a tool call.
+
+    `name` is the public name (prompt) and `target` the matched upstream thing: the normalised
+    URI (resource), the upstream prompt name (prompt) or the method (server requests).
+    """
+    identity = {"name": identity_name, "roles": roles}
+    if kind == "resource":
+        return {"uri": target, "identity": identity, "server": server}
+    if kind == "prompt":
+        prompt = {"prompt": name, "upstream_prompt": target}
+        return {"args": dict(arguments), "identity": identity, "server": server, **prompt}
+    return {"params": dict(arguments), "identity": identity, "server": server, "method": target}
+
+
+@lru_cache(maxsize=4096)
+def _program(source: str) -> Any:
+    """`cel.compile`, once per source text (validation and compilation both ask; programs are immutable)."""
+    return cel.compile(source)
 
 
 def _first_lines(text: str, n: int = 3) -> str:

@@ -15,11 +15,21 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from gateway.policy.compiled import GlobSet, Grant, IdentityEntry, Policy, RateLimit, Redaction, Rule
-from gateway.policy.condition import Condition
-from gateway.policy.model import PolicyFile
+from gateway.policy.compiled import (
+    GlobSet,
+    Grant,
+    IdentityEntry,
+    Policy,
+    RateLimit,
+    Redaction,
+    ResourceScope,
+    Rule,
+)
+from gateway.policy.condition import KIND_VARIABLES, Condition
+from gateway.policy.model import TARGET_KIND, PolicyFile, RoleSpec, RuleSpec
 from gateway.policy.problems import Location, PolicyError, Problem
 from gateway.policy.source import YamlDocument, read_yaml
+from gateway.policy.uri import UriGlobSet
 from gateway.types import ApprovalScope
 
 PATTERNS = ("*.yaml", "*.yml")
@@ -128,6 +138,45 @@ def _globs(doc: YamlDocument, path: tuple[str | int, ...], globs: Sequence[str])
     return GlobSet.of(globs, (doc.at((*path, i)) for i in range(len(globs))))
 
 
+def _scopes(doc: YamlDocument, path: tuple[str | int, ...], spec: dict[str, list[str]]) -> tuple[ResourceScope, ...]:
+    return tuple(
+        ResourceScope(_globs(doc, (*path, server), [server]), UriGlobSet.of(uris), doc.at((*path, server)))
+        for server, uris in spec.items()
+    )
+
+
+def _grant(doc: YamlDocument, kind: str, name: str, spec: RoleSpec) -> Grant:
+    section = "identities" if kind == "identity" else "roles"
+    return Grant(
+        kind,
+        name,
+        _globs(doc, (section, name, "grants"), spec.grants),
+        doc.at((section, name)),
+        prompts=_globs(doc, (section, name, "prompts"), spec.prompts),
+        resources=_scopes(doc, (section, name, "resources"), spec.resources),
+    )
+
+
+def _rule(doc: YamlDocument, i: int, r: RuleSpec) -> Rule:
+    target = r.target
+    names = getattr(r, target) if target != "resources" else []
+    kind = TARGET_KIND[target]
+    return Rule(
+        id=r.id,
+        effect=r.effect,
+        tools=_globs(doc, ("rules", i, target), names),
+        identities=_globs(doc, ("rules", i, "identities"), r.identities),
+        roles=frozenset(r.roles),
+        condition=Condition.compile(r.when, KIND_VARIABLES[kind]) if r.when is not None else None,
+        reason=r.reason,
+        approvers=tuple(sorted(set(r.approvers))),
+        location=doc.at(("rules", i)),
+        scope=ApprovalScope(r.scope.match, r.scope.ttl_s) if r.scope is not None else None,
+        kind=kind,  # type: ignore[arg-type]  # TARGET_KIND values are RequestKind literals
+        resources=_scopes(doc, ("rules", i, "resources"), r.resources or {}),
+    )
+
+
 def _compile(files: tuple[Path, ...], parsed: list[tuple[YamlDocument, PolicyFile]]) -> Policy:
     identities: dict[str, IdentityEntry] = {}
     roles: dict[str, Grant] = {}
@@ -136,27 +185,10 @@ def _compile(files: tuple[Path, ...], parsed: list[tuple[YamlDocument, PolicyFil
     redactions: list[Redaction] = []
     for doc, spec in parsed:
         for name, ident in spec.identities.items():
-            tools = _globs(doc, ("identities", name, "grants"), ident.grants)
-            grant = Grant("identity", name, tools, doc.at(("identities", name)))
-            identities[name] = IdentityEntry(name, frozenset(ident.roles), grant)
+            identities[name] = IdentityEntry(name, frozenset(ident.roles), _grant(doc, "identity", name, ident))
         for name, role in spec.roles.items():
-            tools = _globs(doc, ("roles", name, "grants"), role.grants)
-            roles[name] = Grant("role", name, tools, doc.at(("roles", name)))
-        for i, r in enumerate(spec.rules):
-            rules.append(
-                Rule(
-                    id=r.id,
-                    effect=r.effect,
-                    tools=_globs(doc, ("rules", i, "tools"), r.tools),
-                    identities=_globs(doc, ("rules", i, "identities"), r.identities),
-                    roles=frozenset(r.roles),
-                    condition=Condition.compile(r.when) if r.when is not None else None,
-                    reason=r.reason,
-                    approvers=tuple(sorted(set(r.approvers))),
-                    location=doc.at(("rules", i)),
-                    scope=ApprovalScope(r.scope.match, r.scope.ttl_s) if r.scope is not None else None,
-                )
-            )
+            roles[name] = _grant(doc, "role", name, role)
+        rules += [_rule(doc, i, r) for i, r in enumerate(spec.rules)]
         for i, rl in enumerate(spec.rate_limits):
             limits.append(
                 RateLimit(
@@ -169,6 +201,7 @@ def _compile(files: tuple[Path, ...], parsed: list[tuple[YamlDocument, PolicyFil
                 )
             )
         for i, red in enumerate(spec.redact):
-            tools = _globs(doc, ("redact", i, "tools"), red.tools)
-            redactions.append(Redaction(tools, tuple(red.fields), doc.at(("redact", i))))
+            key, kind = ("tools", "tool") if red.tools is not None else ("prompts", "prompt")
+            names = _globs(doc, ("redact", i, key), getattr(red, key))
+            redactions.append(Redaction(names, tuple(red.fields), doc.at(("redact", i)), kind))  # type: ignore[arg-type]
     return Policy(files, identities, roles, tuple(rules), tuple(limits), tuple(redactions))

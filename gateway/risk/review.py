@@ -196,7 +196,7 @@ def _stricter(first: Review, separator: str) -> dict[tuple[str, str], Decision]:
         for where, case in load_cases([generated]):
             result = run_case(merged, case, where, separator)
             if not result.passed and _RANK[result.got.effect] < _RANK[result.expected.effect]:
-                found[(case.identity, case.tool)] = result.got
+                found[(case.identity, case.tool or "")] = result.got
         return found
 
 

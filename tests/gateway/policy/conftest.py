@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.policy import Policy, load_policy
-from gateway.types import Identity, ToolCall
+from gateway.types import Identity, RequestKind, ToolCall
 
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "policies"
@@ -45,3 +45,18 @@ def call(tool: str, **arguments: object) -> ToolCall:
 
 def who(policy: Policy, name: str) -> Identity:
     return Identity(name, policy.roles_of(name))
+
+
+def resource(server: str, uri: str) -> ToolCall:
+    """A resources/read as the gateway builds it (public URI = server+uri)."""
+    return ToolCall(f"{server}+{uri}", server, uri, {"uri": uri}, call_id="r1", kind="resource")
+
+
+def prompt(name: str, **arguments: object) -> ToolCall:
+    server, _, upstream = name.partition("__")
+    return ToolCall(name, server, upstream, arguments, call_id="p1", kind="prompt")
+
+
+def server_request(kind: RequestKind, server: str, **params: object) -> ToolCall:
+    methods = {"sampling": "sampling/createMessage", "elicitation": "elicitation/create", "roots": "roots/list"}
+    return ToolCall(server, server, methods[kind], params, call_id="s1", kind=kind)

@@ -124,3 +124,102 @@ def test_explain_approve_shows_approvers_and_all_rules() -> None:
 def test_explain_rejects_bad_args() -> None:
     code, out = invoke("explain", "-i", "x", "-t", "y", "--args", "[1]", "--dir", str(SHIPPED))
     assert code == 1 and "JSON object" in out
+
+
+EXAMPLE = SHIPPED / "examples" / "resources"
+
+
+def test_resource_example_passes_check_and_test() -> None:
+    code, out = invoke("check", "--dir", str(EXAMPLE), "--strict")
+    assert code == 0, out
+    code, out = invoke("test", "--dir", str(EXAMPLE))
+    assert code == 0, out
+    assert "FAIL" not in out
+
+
+def test_explain_a_resource_read_shows_the_normalised_uri() -> None:
+    uri = "file:///srv/shared/tls/../tls/%73erver.key"
+    code, out = invoke("explain", "-i", "research-agent", "--resource", uri, "--server", "fs", "--dir", str(EXAMPLE))
+    assert code == 0, out
+    assert "decision: deny" in out
+    assert "rule ids: deny-shared-private-keys" in out
+    assert "matched as file:///srv/shared/tls/server.key" in out
+    assert "grant:role:reader" in out
+
+
+def test_explain_a_refused_uri() -> None:
+    uri = "file:///srv/shared/a%2F..%2F..%2Fetc"
+    code, out = invoke("explain", "-i", "research-agent", "--resource", uri, "--server", "fs", "--dir", str(EXAMPLE))
+    assert code == 0, out
+    assert "rule ids: default-deny" in out and "refused" in out
+
+
+def test_explain_a_prompt_held_for_approval() -> None:
+    args = ["-i", "research-agent", "--prompt", "everything__completable-prompt", "--dir", str(EXAMPLE)]
+    code, out = invoke("explain", *args, "--args", '{"department": "Sales", "name": "Bo"}')
+    assert code == 0, out
+    assert "decision: approve" in out and "approvers: approver" in out
+    assert "approve-completable-prompt" in out
+    assert "rule(s) for other targets than this prompt not shown" in out
+
+
+def test_explain_a_completion_shows_redaction() -> None:
+    args = ["-i", "research-agent", "--complete", "everything__args-prompt", "--dir", str(EXAMPLE)]
+    code, out = invoke("explain", *args, "--args", '{"argument": {"name": "city", "value": "Sp"}}')
+    assert code == 0, out
+    assert "decision: allow" in out
+    assert "redacted: argument.value, context.arguments.city" in out
+
+
+def test_explain_a_template_completion_and_a_sampling_request() -> None:
+    code, out = invoke(
+        "explain",
+        *("-i", "research-agent", "--complete", "demo://resource/dynamic/blob/{resourceId}"),
+        *("--server", "everything", "--dir", str(EXAMPLE)),
+    )
+    assert code == 0 and "rule ids: default-deny" in out, out
+    code, out = invoke(
+        "explain",
+        *("-i", "research-agent", "--sampling", "everything", "--args", '{"maxTokens": 9000}'),
+        *("--dir", str(EXAMPLE)),
+    )
+    assert code == 0, out
+    assert "rule ids: deny-large-sampling" in out
+    assert "5 rule(s) for other targets than this sampling not shown" in out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--tool", "a__b", "--prompt", "a__b"],
+        ["--sampling", "fs", "--roots", "fs"],
+    ],
+)
+def test_explain_needs_exactly_one_request(options: list[str]) -> None:
+    code, out = invoke("explain", "-i", "x", *options, "--dir", str(SHIPPED))
+    assert code == 1 and "exactly one of --tool" in out
+
+
+def test_explain_a_resource_needs_its_server() -> None:
+    code, out = invoke("explain", "-i", "x", "--resource", "file:///srv/shared/a", "--dir", str(EXAMPLE))
+    assert code == 1 and "--resource needs --server" in out
+
+
+def test_case_naming_two_requests_is_rejected_with_its_line(tmp_path: Path) -> None:
+    write(tmp_path, "p.yaml", "identities:\n  bot: {}\n")
+    case = write(
+        tmp_path / "tests",
+        "t.yaml",
+        "cases:\n  - name: x\n    identity: bot\n    tool: t\n    roots: fs\n    expect: {effect: deny}\n",
+    )
+    code, out = invoke("test", "--dir", str(tmp_path))
+    assert code == 1 and f"{case}:2:" in out and "exactly one of tool, resource, prompt" in out
+    write(
+        tmp_path / "tests",
+        "t.yaml",
+        "cases:\n  - name: x\n    identity: bot\n"
+        "    completion: {prompt: p, template: 't:x'}\n    expect: {effect: deny}\n",
+    )
+    code, out = invoke("test", "--dir", str(tmp_path))
+    assert code == 1 and "either prompt, or server and template" in out

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gateway.policy import Policy, check_against_catalog, load_policy
-from gateway.policy.schema_check import sample_arguments
-from tests.gateway.policy.conftest import CATALOG, SHIPPED
+from gateway.policy.schema_check import lint_policy, sample_arguments
+from tests.gateway.policy.conftest import CATALOG, SHIPPED, write
+from tests.gateway.policy.test_cli import invoke
 
 
 def catalog() -> dict[str, Any]:
@@ -99,3 +101,94 @@ redact:
     assert "redacted field 'password' is declared by none of" in text
     assert len(problems) == 4
     assert next(p for p in problems if "tiem" in p.message).location.line == 3
+
+
+MakePolicy = Callable[[str], Policy]
+
+OTHER_KINDS = """
+identities:
+  bot:
+    grants: ["git__*"]
+    resources: {git: ["file:///repo/**"], gti: ["file:///x/**"]}
+    prompts: ["git__review", "tiem__*"]
+roles:
+  approver: {}
+rules:
+  - {id: res-ok, effect: deny, resources: {git: ["file:///repo/**"]}, when: 'uri.endsWith(".key")'}
+  - {id: res-typo, effect: deny, resources: {gitt: ["**"]}}
+  - {id: res-type, effect: deny, resources: {git: ["**"]}, when: 'uri > 3'}
+  - {id: prompt-typo, effect: deny, prompts: ["nots__*"]}
+  - {id: sampling-ok, effect: deny, sampling: ["*"], when: 'params.maxTokens > 10'}
+  - {id: sampling-field, effect: deny, sampling: [git], when: 'params.max_tokens > 10'}
+  - {id: elicit-ok, effect: approve, elicitation: [git], approvers: [approver], when: 'params.message != ""'}
+  - {id: roots-typo, effect: deny, roots: [gti]}
+"""
+
+
+def test_other_kinds_warn_on_unknown_servers_and_check_conditions(make_policy: MakePolicy) -> None:
+    problems = check_against_catalog(make_policy(OTHER_KINDS), catalog())
+    text = [(p.severity, p.message) for p in problems]
+    warnings = sorted(m for s, m in text if s == "warning")
+    errors = sorted(m for s, m in text if s == "error")
+    assert any("resource grant of identity 'bot': server 'gti' matches no server" in m for m in warnings)
+    assert any("prompt grant of identity 'bot': prompt glob 'tiem__*' names no server" in m for m in warnings)
+    assert any(
+        "rule 'res-typo': server 'gitt' matches no server in the catalog (git, notes, time)" in m for m in warnings
+    )
+    assert any("rule 'prompt-typo': prompt glob 'nots__*'" in m for m in warnings)
+    assert any("rule 'roots-typo': server 'gti'" in m for m in warnings)
+    assert not any("res-ok" in m or "sampling-ok" in m or "elicit-ok" in m for m in warnings + errors)
+    assert any(m.startswith("rule 'res-type': condition fails on a sample resource request") for m in errors)
+    assert any(
+        m.startswith("rule 'sampling-field': condition reads a field the MCP spec does not define") for m in errors
+    )
+    # non-tool rules are not reported as matching no tool
+    assert not any("matches no tool" in m for m in warnings)
+    assert len(errors) == 2
+
+
+def test_lint_warns_about_uri_globs_granting_siblings(make_policy: MakePolicy) -> None:
+    policy = make_policy(
+        'identities:\n  bot:\n    resources: {fs: ["file:///data*", "file:///ok/**", "file:///x/*.txt", "*"]}\n'
+        'rules:\n  - {id: r, effect: deny, resources: {fs: ["file:///srv/shared*/**"]}}\n'
+    )
+    messages = [p.message for p in lint_policy(policy)]
+    assert len(messages) == 2, messages
+    assert "URI glob 'file:///data*' also matches siblings such as 'file:///data-secret/'" in messages[0]
+    assert messages[1].startswith("rule 'r': URI glob 'file:///srv/shared*/**'")
+
+
+def test_prompt_conditions_are_checked_against_declared_arguments(make_policy: MakePolicy) -> None:
+    policy = make_policy(
+        """
+identities:
+  bot:
+    prompts: ["git__review", "git__nothing*"]
+rules:
+  - {id: ok, effect: deny, prompts: [git__review], when: 'args.code.size() > 10'}
+  - {id: typo, effect: deny, prompts: [git__review], when: 'args.cdoe == ""'}
+  - {id: nowhere, effect: deny, prompts: [git__gone]}
+redact:
+  - {prompts: ["git__nope"], fields: [code]}
+"""
+    )
+    prompts = {"git__review": ["code", "style"], "git__summary": []}
+    problems = check_against_catalog(policy, catalog(), prompts=prompts)
+    errors = [p.message for p in problems if p.severity == "error"]
+    warnings = [p.message for p in problems if p.severity == "warning"]
+    assert errors == [
+        "rule 'typo': condition references an argument not declared by prompt git__review (no field 'cdoe')"
+    ]
+    assert "rule 'nowhere' matches no prompt in the catalog" in warnings
+    assert "prompt grant of identity 'bot': 'git__nothing*' matches no prompt in the catalog" in warnings
+    assert "prompt redaction: 'git__nope' matches no prompt in the catalog" in warnings
+
+
+def test_check_reads_prompts_from_the_catalog_file(tmp_path: Path) -> None:
+    write(tmp_path / "p", "p.yaml", "rules:\n  - {id: a, effect: deny, prompts: [time__p], when: 'args.zone == 1'}\n")
+    data = json.loads(CATALOG.read_text())
+    data["prompts"] = [{"name": "time__p", "arguments": [{"name": "tz"}]}]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(data))
+    code, out = invoke("check", "--dir", str(tmp_path / "p"), "--catalog", str(path))
+    assert code == 1 and "argument not declared by prompt time__p" in out

@@ -116,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit = AuditWriter(
             engine,
             batch_max=settings.audit_batch_max,
+            async_outcome=settings.audit_async_outcome,
             signer=signer,
             checkpoint_every=settings.audit_checkpoint_every,
             checkpoint_interval_s=settings.audit_checkpoint_interval_s,
@@ -126,7 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         pool.review_catalogs_with(pins.review)
         approvals = ApprovalStore(engine)
-        identities = IdentityStore(engine)
+        identities = IdentityStore(engine, cache_ttl_s=settings.auth_cache_ttl_s)
         desk = ApprovalDesk(
             approvals,
             audit,
@@ -154,7 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.gateway = GatewayState(
             settings, engine, identities, policies, pool, audit, approvals, metrics, proxy, desk, pins
         )
-        app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate)
+        app.state.mcp = BearerKeyMiddleware(mcp_asgi(manager), identities.authenticate, identities.cached)
         await audit.start()
         await pins.reload()
         try:

@@ -24,10 +24,18 @@ Authenticate = Callable[[str], "str | None"]
 """Key -> identity name, or None when the key is unknown or revoked (blocking; run in a thread)."""
 
 
+def _nothing_cached(_key: str) -> str | None:
+    return None
+
+
 class BearerKeyMiddleware:
-    def __init__(self, app: ASGIApp, authenticate: Authenticate) -> None:
+    """``cached`` answers a key verified recently without blocking (``IdentityStore.cached``);
+    only a key it does not know goes to ``authenticate`` in a worker thread."""
+
+    def __init__(self, app: ASGIApp, authenticate: Authenticate, cached: Authenticate = _nothing_cached) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.cached = cached
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +55,7 @@ class BearerKeyMiddleware:
             await _unauthorized(send, "invalid_request", "the Authorization header must be 'Bearer <key>'")
             return
         try:
-            name = await anyio.to_thread.run_sync(self.authenticate, key)
+            name = self.cached(key) or await anyio.to_thread.run_sync(self.authenticate, key)
         except Exception:  # boundary: the identity store failing must reject, never admit
             await _send_json(send, 503, {"error": "unavailable", "message": "identity store unavailable; try again"})
             return

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     metrics_access: Literal["off", "ops", "public"] = Field(
         "ops", description="/metrics: not served, served to ops_roles keys, or served to anyone."
     )
+    auth_cache_ttl_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds a verified API key is trusted without a database lookup (0: look up every request); "
+        "a key revoked by another process (the CLI, another replica) is refused within this time, one revoked "
+        "by this process at once.",
+    )
     api_docs: bool = Field(False, description="Serve /docs and /openapi.json (public when on).")
 
     # upstream behaviour
@@ -99,6 +106,11 @@ class Settings(BaseSettings):
 
     # audit writer
     audit_batch_max: int = Field(512, description="Most audit events written in one grouped commit.")
+    audit_async_outcome: bool = Field(
+        False,
+        description="Answer a forwarded call before its outcome row is committed (it is queued for the next commit; "
+        "a crash can lose it). Off: the outcome is committed before the answer.",
+    )
     audit_checkpoint_every: int = Field(1000, ge=1, description="Events between two signed audit checkpoints.")
     audit_checkpoint_interval_s: float = Field(
         60.0, gt=0, description="Seconds after which the audit writer signs a checkpoint of its newest event."

@@ -8,6 +8,15 @@ A key reads ``wdn_<prefix>_<secret>``: ``prefix`` is 8 characters of ``[a-z0-9]`
 plaintext is returned once by ``create()`` and can never be shown again.
 Authentication looks the row up by prefix and compares hashes with
 ``hmac.compare_digest``; malformed keys are refused before touching the database.
+
+Verified keys are cached in process (``KeyCache``) for ``cache_ttl_s`` seconds, keyed by
+the key's sha256 (the plaintext is never kept), so a request usually costs one hash and no
+database round trip. Revocation: ``revoke()`` of this store drops the identity's cached
+keys before it returns, so the very next request with such a key goes to the database
+and is refused; a key revoked by another process (the CLI, another replica) is refused
+once its cache entry expires, within ``cache_ttl_s``. A lookup that raced a revocation
+never re-caches the revoked key (a generation counter). Unknown and revoked keys are
+never cached: every such request is looked up.
 An identity may have several keys over time, at most one active (a partial unique
 index enforces it).
 
@@ -26,6 +35,9 @@ import hmac
 import re
 import secrets
 import string
+import threading
+import time
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
@@ -58,11 +70,65 @@ def _new_key() -> tuple[str, str]:
     return prefix, f"wdn_{prefix}_{secrets.token_urlsafe(32)}"
 
 
-class IdentityStore:
-    """API keys in the ``identities`` table."""
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    name: str
+    expires: float
 
-    def __init__(self, engine: Engine) -> None:
+
+class KeyCache:
+    """Verified keys by sha256 for ``ttl_s`` seconds (0: nothing is cached), at most ``max_entries``.
+
+    Thread-safe: the event loop reads it, lookups in worker threads fill it.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._entries: dict[str, _Verified] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def generation(self) -> int:
+        """Changes on every revocation; a lookup started before one must not fill the cache."""
+        return self._generation
+
+    def get(self, digest: str) -> str | None:
+        """The identity of a cached, unexpired key hash; None when it must be looked up."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry.expires <= time.monotonic():
+            with self._lock:
+                self._entries.pop(digest, None)
+            return None
+        return entry.name
+
+    def put(self, digest: str, name: str, generation: int) -> None:
+        if self._ttl_s <= 0:
+            return
+        with self._lock:
+            if generation != self._generation:  # a revocation ran while this key was looked up
+                return
+            if len(self._entries) >= self._max:
+                self._entries.clear()  # bounded memory; the next requests simply look up again
+            self._entries[digest] = _Verified(name, time.monotonic() + self._ttl_s)
+
+    def forget(self, name: str) -> None:
+        """Drop every cached key of ``name`` (it was revoked)."""
+        with self._lock:
+            self._generation += 1
+            for digest in [d for d, entry in self._entries.items() if entry.name == name]:
+                del self._entries[digest]
+
+
+class IdentityStore:
+    """API keys in the ``identities`` table, verified keys cached for ``cache_ttl_s`` (see the module doc)."""
+
+    def __init__(self, engine: Engine, cache_ttl_s: float = 0.0) -> None:
         self._engine = engine
+        self._cache = KeyCache(cache_ttl_s)
 
     def create(self, name: str) -> tuple[ApiKeyPublic, str]:
         """Mint a key for ``name``; return it with the plaintext key, which is shown once.
@@ -88,9 +154,23 @@ class IdentityStore:
         raise RuntimeError("could not mint a unique key prefix")
 
     def authenticate(self, key: str) -> str | None:
-        """The identity name owning ``key``, or None for a malformed, unknown or revoked key."""
+        """The identity name owning ``key``, or None for a malformed, unknown or revoked key (blocking)."""
+        cached = self.cached(key)
+        if cached is not None:
+            return cached
+        generation = self._cache.generation
         found = self.key_of(key)
-        return found.name if found is not None else None
+        if found is None:
+            return None
+        self._cache.put(hash_key(key), found.name, generation)
+        return found.name
+
+    def cached(self, key: str) -> str | None:
+        """The identity of ``key`` if it was verified within the cache TTL, else None (look it up).
+
+        Never blocks: one sha256, no database. Safe to call on the event loop.
+        """
+        return self._cache.get(hash_key(key))
 
     def key_of(self, key: str) -> ApiKeyPublic | None:
         """The active key row ``key`` is, or None for a malformed, unknown or revoked key."""
@@ -121,8 +201,12 @@ class IdentityStore:
         statement = (
             update(ApiKey).where(col(ApiKey.name) == name, col(ApiKey.revoked_at).is_(None)).values(revoked_at=utcnow())
         )
-        with self._engine.begin() as conn:
-            return conn.execute(statement).rowcount
+        self._cache.forget(name)  # before the commit too: no request admitted from cache while it runs
+        try:
+            with self._engine.begin() as conn:
+                return int(conn.execute(statement).rowcount)
+        finally:
+            self._cache.forget(name)  # and after: a lookup that read the row before the commit
 
     def list(self, include_revoked: bool = False) -> builtins.list[ApiKeyPublic]:
         """Keys ordered by creation; only active ones unless ``include_revoked``."""

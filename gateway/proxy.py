@@ -31,6 +31,9 @@ decision with the final outcome), a committed one gets an outcome event.
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
 
+With ``audit_async_outcome`` (off by default) the writer answers outcome records of committed
+calls at once and commits them with the next batch (``AuditWriter.record_outcome``).
+
 Fail closed: if the policy cannot be evaluated, the shared rate-limit counters cannot
 answer, the audit log cannot commit the decision, or the approval store cannot be read or
 written, the call is denied, never forwarded, and `warden_fail_closed_total{reason}` counts it.
@@ -435,7 +438,12 @@ class Proxy:
             ctx.event, phase=phase, outcome=outcome, error=error, latency_total_ms=_ms(ctx.started), **fields
         )
         try:
-            await self.audit.record(final, ctx.redact_fields)
+            if ctx.committed:  # awaited unless the writer answers outcomes asynchronously (audit_async_outcome)
+                await self.audit.record_outcome(
+                    final, ctx.redact_fields, self.metrics.fail_closed.labels("audit_outcome").inc
+                )
+            else:
+                await self.audit.record(final, ctx.redact_fields)
         except Exception:  # boundary: counted and logged; see above
             logger.exception("audit: call %s (%s) could not be recorded", ctx.call.call_id, outcome)
             self.metrics.fail_closed.labels("audit_outcome" if ctx.committed else "audit").inc()

@@ -3,7 +3,10 @@
 Owns: the upstreams file format, one long-lived, supervised MCP client session per
 upstream (a crashed stdio process or an unreachable URL is reconnected with capped
 exponential backoff), the aggregated catalog of namespaced tools, and forwarding a
-`tools/call` with a timeout.
+`tools/call` with a timeout. Which failed calls are tried again, and why only those are safe
+to repeat, is ``gateway/delivery.py``'s: a call that finds its upstream reconnecting waits
+for it (it was never sent); a connect failure is retried by the HTTP transport before any
+byte is written; nothing that may have reached the upstream is ever sent twice.
 
 The catalog: each upstream's tools are listed on connect and again by every idle-time
 probe; each listed tool gets a ``definition_hash`` (sha256 over its name, title, description,
@@ -42,6 +45,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway.delivery import IsolatingTransport, until_ready
 from gateway.types import canonical_json
 
 logger = logging.getLogger(__name__)
@@ -204,9 +208,7 @@ class Upstream:
                 raise UpstreamUnavailable(f"environment variable {source} (for header {header}) is not set")
             headers[header] = self.environ[source]
         http = httpx2.AsyncClient(
-            headers=headers,
-            timeout=httpx2.Timeout(30.0, read=300.0),
-            limits=httpx2.Limits(max_keepalive_connections=64),
+            headers=headers, timeout=httpx2.Timeout(30.0, read=300.0), transport=IsolatingTransport()
         )
         assert spec.url is not None
         return streamable_http_client(spec.url, http_client=http), http
@@ -284,18 +286,23 @@ class Upstream:
             except Exception:  # boundary: a failing review hides new definitions; it must not drop the upstream
                 logger.exception("upstream %s: reviewing the tool catalog failed", self.name)
 
+    def _is_ready(self) -> bool:
+        return self._client is not None and self.state == "ready"
+
     def mark_broken(self, reason: str) -> None:
         """Called when a call saw the connection fail: tear down and reconnect."""
         if self.state == "ready":
             self.last_error = reason
             self.state = "down"
+            self._ready = anyio.Event()  # calls arriving now wait for the reconnect (delivery.until_ready)
             self._broken.set()
 
     async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
-        client = self._client
-        if client is None or self.state != "ready":
+        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        client = self._client
+        assert client is not None
         try:
             with anyio.fail_after(timeout_s):
                 result = await client.call_tool(tool, dict(arguments))
@@ -333,7 +340,7 @@ def _is_connection_failure(exc: BaseException) -> bool:
     text = str(exc).lower()
     if isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError, httpx2.TransportError)):
         return True
-    return "connection closed" in text or ("connection" in text and "refused" in text)
+    return "connection closed" in text or ("connection" in text and "refused" in text) or "never sent" in text
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, delete, func, insert, select
 
 from gateway.audit.checkpoints import Signer, checkpoint_row
 from gateway.audit.verify import verify
-from gateway.audit.writer import AuditError
+from gateway.audit.writer import AuditError, lock_chain
 from gateway.models import AuditCheckpoint, AuditRecord
 
 _EVENTS: Table = AuditRecord.__table__  # type: ignore[attr-defined]
@@ -54,6 +54,7 @@ def prune(engine: Engine, before: datetime, signer: Signer) -> PruneResult:
     if not report.ok:
         raise AuditError(f"refusing to prune a chain that does not verify: {report.damage[0]}")
     with engine.begin() as conn:
+        lock_chain(conn)  # no writer appends (or signs the head) while the anchor is placed
         stored = conn.execute(select(events.hash).where(events.seq == last)).scalar()
         if stored is None or stored != report.last_hash:
             raise AuditError(f"event {last} changed while pruning; nothing was deleted")

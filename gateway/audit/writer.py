@@ -33,12 +33,26 @@ primary key keeps the chain linear: should a second writer (another process) hav
 taken those numbers meanwhile, the insert conflicts instead of forking the chain; the
 writer then reloads the head and retries the batch once.
 
+Several writer processes (gateway workers, replicas) on PostgreSQL: every transaction that
+appends to the chain (a batch, a checkpoint of the head, a prune) first takes one
+transaction-scoped advisory lock (``lock_chain``: ``pg_advisory_xact_lock(CHAIN_LOCK_KEY)``)
+and reads the head under it, so writers append one after another onto the true head and
+the chain stays one gap-free chain; the lock is released by the commit itself. It costs
+one round trip and three indexed reads per batch, not per event. SQLite has one writer at
+a time by construction (its database lock); there the cached head and the conflict retry
+above remain.
+
 Pruning deletes a prefix of the chain (events older than a time) after verifying it,
 and in the same transaction stores a signed ``anchor``: the seq and hash of the last
 deleted event, where the remaining chain now starts.
 
+With ``async_outcome`` (off by default; ``audit_async_outcome``) the outcome of a call whose
+decision is committed is queued without waiting (``record_outcome``): the answer goes out one
+commit earlier, and a crash before the next commit loses that outcome row (the decision row
+still shows the call ran). Decisions are always awaited.
+
 Must never: write anything but audit rows; store unredacted arguments or error text;
-resolve a caller before its row is committed; swallow a database error; prune a
+resolve a caller before its row is committed (``submit`` has no caller to resolve); swallow a database error; prune a
 chain that does not verify.
 """
 
@@ -106,6 +120,19 @@ class ChainHead:
     hash: str
     checkpoint_seq: int
     """seq of the newest checkpoint or anchor (0 for none): the next checkpoint's ``prev_seq``."""
+
+
+CHAIN_LOCK_KEY = 0x7761_7264_656E_01
+"""PostgreSQL advisory lock key serializing appends to the audit chain ("warden" + 1)."""
+
+
+def lock_chain(conn: Connection) -> bool:
+    """Take the chain's append lock for the rest of ``conn``'s transaction; False where none is
+    needed (SQLite: its write lock serializes writers)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY})")
+    return True
 
 
 def chain_head(conn: Connection) -> ChainHead:
@@ -292,6 +319,7 @@ class AuditWriter:
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 60.0,
         limits: StorageLimits = StorageLimits(),
+        async_outcome: bool = False,
     ) -> None:
         if batch_max < 1:
             raise ValueError("batch_max must be at least 1")
@@ -306,6 +334,7 @@ class AuditWriter:
         self._checkpoint_interval_s = checkpoint_interval_s
         self._last_checkpoint = time.monotonic()  # writer thread only, once started
         self._limits = limits
+        self._async_outcome = async_outcome
         self._inserter = _Inserter(engine)
         self._head: ChainHead | None = None  # touched only by the writer thread once started
         self._pending: deque[_Queued] = deque()
@@ -361,6 +390,41 @@ class AuditWriter:
         self._pending.append(_Queued(prepared, future))
         self._wakeup.set()
         return await future
+
+    async def record_outcome(
+        self, event: AuditEvent, redact_fields: frozenset[str], on_failure: Callable[[], None]
+    ) -> None:
+        """Store the outcome of a call whose decision is committed: awaited like ``record``, or with
+        ``async_outcome`` queued for the next grouped commit without waiting (``submit``)."""
+        if self._async_outcome:
+            self.submit(event, redact_fields, on_failure)
+        else:
+            await self.record(event, redact_fields)
+
+    def submit(
+        self,
+        event: AuditEvent,
+        redact_fields: frozenset[str] = frozenset(),
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
+        """Queue ``event`` for the next grouped commit without waiting for it (asynchronous outcomes).
+
+        The row is committed like any other, just after the caller moved on; ``stop()`` still
+        commits it. A failure is logged and reported to ``on_failure``. Only for events whose
+        loss on a crash is acceptable: never a decision (that is committed before forwarding).
+        """
+        if not self._accepting:
+            raise AuditError("audit writer is not running")
+        prepared = _prepare(event, redact_fields, self._inserter.store_ts, self._limits)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def settled(done: asyncio.Future[int]) -> None:
+            if done.exception() is not None and on_failure is not None:
+                on_failure()
+
+        future.add_done_callback(settled)
+        self._pending.append(_Queued(prepared, future))
+        self._wakeup.set()
 
     async def _run(self) -> None:
         pending = self._pending
@@ -432,7 +496,22 @@ class AuditWriter:
             raise
 
     def _insert(self, batch: list[_Queued]) -> range:
-        head = self._head if self._head is not None else self._load_head()
+        with self._engine.begin() as conn:
+            locked = lock_chain(conn)
+            head = chain_head(conn) if locked or self._head is None else self._head
+            rows, checkpoints, new_head = self._chained(batch, head)
+            self._inserter.insert(conn, rows)
+            if checkpoints:
+                conn.execute(insert(_CHECKPOINTS), checkpoints)
+        if checkpoints:
+            self._last_checkpoint = time.monotonic()
+        self._head = new_head
+        return range(head.seq + 1, new_head.seq + 1)
+
+    def _chained(
+        self, batch: list[_Queued], head: ChainHead
+    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], ChainHead]:
+        """The batch's rows numbered and chained onto ``head``, the checkpoints due, the new head."""
         seq, prev, checkpoint_seq = head.seq, head.hash, head.checkpoint_seq
         rows, checkpoints = [], []
         for queued in batch:
@@ -447,21 +526,15 @@ class AuditWriter:
         if self._signer is not None and due and checkpoint_seq != seq:  # time-based: the batch's last event
             checkpoints.append(checkpoint_row(self._signer, "checkpoint", seq, prev, checkpoint_seq))
             checkpoint_seq = seq
-        with self._engine.begin() as conn:
-            self._inserter.insert(conn, rows)
-            if checkpoints:
-                conn.execute(insert(_CHECKPOINTS), checkpoints)
-        if checkpoints:
-            self._last_checkpoint = time.monotonic()
-        self._head = ChainHead(seq, prev, checkpoint_seq)
-        return range(head.seq + 1, seq + 1)
+        return rows, checkpoints, ChainHead(seq, prev, checkpoint_seq)
 
     def _checkpoint_head(self, at_start: bool) -> None:
         """Writer thread: sign the chain head when no checkpoint covers it yet (at start: also the
         empty log, so an emptied log is told from a new one). Failures are logged, never raised."""
         try:
-            head = self._head if self._head is not None else self._load_head()
             with self._engine.begin() as conn:
+                locked = lock_chain(conn)
+                head = chain_head(conn) if locked or self._head is None else self._head
                 has_any = conn.execute(select(func.count()).select_from(_CHECKPOINTS)).scalar_one() > 0
                 if head.seq == head.checkpoint_seq and (has_any or not at_start):
                     return

@@ -58,6 +58,7 @@ def serve(
     }
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per upstream request; the audit log has them
     try:  # fail fast with a clear message instead of a failed lifespan
         load_policy(settings.policy_dir)
         load_upstreams(settings.upstreams_file)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gateway.identities import KEY_PATTERN, IdentityStore, hash_key
+from gateway.identities import KEY_PATTERN, IdentityStore, KeyCache, hash_key
 
 
 @pytest.fixture
@@ -104,3 +104,36 @@ def test_list_shows_active_keys_unless_asked_for_all(store: IdentityStore) -> No
     everything = store.list(include_revoked=True)
     assert [(k.name, k.revoked_at is None) for k in everything] == [("alice", False), ("bob", True), ("alice", True)]
     assert all(not hasattr(k, "key_hash") for k in everything)
+
+
+def test_a_lookup_that_raced_a_revocation_does_not_cache_the_key() -> None:
+    cache = KeyCache(ttl_s=3600)
+    generation = cache.generation  # a lookup starts, reads the key's row as active ...
+    cache.forget("alice")  # ... while the key is revoked
+    cache.put("digest", "alice", generation)
+    assert cache.get("digest") is None
+    cache.put("digest", "alice", cache.generation)
+    assert cache.get("digest") == "alice"
+
+
+def test_cached_keys_expire_and_the_cache_stays_bounded() -> None:
+    cache = KeyCache(ttl_s=0.0)
+    cache.put("digest", "alice", cache.generation)
+    assert cache.get("digest") is None  # ttl 0: nothing is cached
+    cache = KeyCache(ttl_s=3600, max_entries=2)
+    for n in range(5):
+        cache.put(f"d{n}", "alice", cache.generation)
+    assert len(cache._entries) <= 2 and cache.get("d4") == "alice"
+
+
+def test_revoke_drops_cached_keys_at_once(sqlite_engine: Engine) -> None:
+    store = IdentityStore(sqlite_engine, cache_ttl_s=3600)
+    _, key = store.create("alice")
+    assert store.authenticate(key) == "alice" and store.cached(key) == "alice"
+    other = IdentityStore(sqlite_engine)  # another process's store: this one's cache still says alice
+    assert other.revoke("alice") == 1
+    assert store.cached(key) == "alice"
+    _, again = store.create("bob")
+    assert store.authenticate(again) == "bob"
+    assert store.revoke("bob") == 1
+    assert store.cached(again) is None and store.authenticate(again) is None

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
 
+from gateway.audit.verify import verify
 from gateway.db import create_db_engine
+from tests.gateway.audit.events import allow_inserts, refuse_inserts
 from tests.gateway.harness import connect, fixture_policy_dir, run_gateway, run_notes_upstream, text_of, upstreams_yaml
 
 
@@ -46,3 +49,37 @@ async def test_audit_failure_denies_the_call_and_counts_it(tmp_path: Path) -> No
         assert "could not list tools" in str(listing.value)
         assert len(notes.seen_headers()) == forwarded_before, "a call the audit log could not record was forwarded"
         assert fail_closed_count(gw.url, "audit") == 1
+
+
+@pytest.mark.anyio
+async def test_a_failed_group_commit_denies_every_call_of_its_batch_and_forwards_none(tmp_path: Path) -> None:
+    """Concurrent calls share grouped audit commits; when the database refuses them, each is denied, none sent."""
+    policy_dir = fixture_policy_dir(tmp_path)
+    with (
+        run_notes_upstream(tmp_path) as notes,
+        run_gateway(
+            tmp_path, policy_dir, upstreams_yaml(notes.url), ["writer-agent"], WARDEN_UPSTREAM_PROBE_INTERVAL_S="3600"
+        ) as gw,
+    ):
+        engine = create_db_engine(gw.database_url)
+        async with connect(gw, "writer-agent") as client:
+            assert not (await client.call_tool("notes__echo", {"text": "before"})).is_error
+            forwarded_before = len(notes.seen_headers())
+            refuse_inserts(engine)
+            answers: list[str] = []
+
+            async def call(n: int) -> None:
+                result = await client.call_tool("notes__add_note", {"title": f"batch-{n}", "body": "b"})
+                answers.append(text_of(result) if result.is_error else "FORWARDED")
+
+            async with anyio.create_task_group() as tg:
+                for n in range(16):
+                    tg.start_soon(call, n)
+            assert len(notes.seen_headers()) == forwarded_before, "a call whose decision was not committed was sent"
+            allow_inserts(engine)
+            listed = text_of(await client.call_tool("notes__list_notes", {}))
+        assert len(answers) == 16 and all("audit log could not record" in a for a in answers), answers
+        assert "batch-" not in listed
+        assert fail_closed_count(gw.url, "audit") == 16
+        assert verify(engine, None).ok
+        engine.dispose()

@@ -238,3 +238,113 @@ async def test_throughput_of_10000_concurrent_events(engine: Engine) -> None:
     assert len(set(seqs)) == 10_000
     assert first_bad(engine) is None
     print(f"\naudit writer ({engine.dialect.name}): 10,000 events in {elapsed:.2f} s = {10_000 / elapsed:,.0f}/s")
+
+
+WRITER_PROCESS = """
+import asyncio, sys
+from gateway.audit.checkpoints import Signer
+from gateway.audit.writer import AuditWriter
+from gateway.db import create_db_engine
+from tests.gateway.audit.events import make_event
+
+async def main(url, key, worker, events):
+    engine = create_db_engine(url)
+    writer = AuditWriter(engine, signer=Signer.from_base64(key), checkpoint_every=25, batch_max=16)
+    await writer.start()
+    print("ready", flush=True)
+    sys.stdin.readline()  # every process starts writing at once
+    for start in range(0, events, 20):  # bursts of concurrent records: grouped commits racing the other processes
+        await asyncio.gather(*(writer.record(make_event(worker * 100_000 + n)) for n in range(start, start + 20)))
+    await writer.stop()
+    engine.dispose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+"""
+
+
+def test_writer_processes_on_postgresql_append_one_gap_free_chain(postgres_server: Any) -> None:
+    """Four gateway-like processes write concurrently; `warden audit verify` passes, seqs run 1..N without gaps."""
+    import os
+    import subprocess
+    import sys
+
+    from gateway.audit.checkpoints import new_signing_key
+    from tests.gateway.harness import REPO
+
+    name = f"warden_chain_{os.getpid()}"
+    postgres_server.execute(f"CREATE DATABASE {name} TEMPLATE warden_template")
+    url = postgres_server.url(name)
+    key = new_signing_key()[0]
+    processes, per_process = 4, 200
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER_PROCESS, url, key, str(worker), str(per_process)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        for worker in range(processes)
+    ]
+    try:
+        for writer in writers:
+            assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        for writer in writers:
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        assert [writer.wait(90) for writer in writers] == [0] * processes
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+            writer.wait()
+            for pipe in (writer.stdin, writer.stdout):
+                if pipe is not None:
+                    pipe.close()
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            seqs = [row[0] for row in conn.execute(text("SELECT seq FROM audit_events ORDER BY seq"))]
+            kinds = [row[0] for row in conn.execute(text("SELECT kind FROM audit_checkpoints"))]
+    finally:
+        engine.dispose()
+    assert seqs == list(range(1, processes * per_process + 1))
+    assert kinds.count("checkpoint") >= processes * per_process // 25
+    verified = subprocess.run(
+        [sys.executable, "-m", "warden", "audit", "verify"],
+        env={**env, "WARDEN_DATABASE_URL": url, "WARDEN_AUDIT_SIGNING_KEY": key},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    postgres_server.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def test_async_outcomes_are_answered_at_once_and_still_committed_by_stop(engine: Engine) -> None:
+    failures: list[int] = []
+    writer = AuditWriter(engine, async_outcome=True)
+    await writer.start()
+    await writer.record(make_event(1))  # a decision: always awaited
+    for n in range(2, 6):
+        await writer.record_outcome(make_event(n, phase="outcome"), frozenset(), lambda: failures.append(1))
+    await writer.record(make_event(6))  # queued after them: once it is committed, so are they
+    refuse_inserts(engine)
+    await writer.record_outcome(make_event(7, phase="outcome"), frozenset(), lambda: failures.append(7))
+    await writer.stop()  # drains the queue: the refused outcome fails and is reported
+    allow_inserts(engine)
+    stored = [r.call_id for r in fetch_events(engine)]
+    assert stored == [f"call-{n}" for n in range(1, 7)] and failures == [7]
+    assert first_bad(engine) is None
+
+
+async def test_outcomes_are_awaited_by_default(engine: Engine, other_engine: Engine) -> None:
+    writer = AuditWriter(engine)
+    await writer.start()
+    await writer.record_outcome(make_event(1, phase="outcome"), frozenset(), lambda: None)
+    assert [r.call_id for r in fetch_events(other_engine)] == ["call-1"]  # committed before it returned
+    await writer.stop()

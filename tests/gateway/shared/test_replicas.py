@@ -190,8 +190,7 @@ async def test_killing_a_replica_mid_load_keeps_every_acknowledged_call_audited_
         limited = [t for t, r in load.acked.items() if "rate limit rl-echo" in text_of(r)]
         refused = [t for t, r in load.acked.items() if r.is_error and t not in limited]
         assert limited, "the load exceeds the budget: some calls must be refused by it"
-        for text in refused:  # any other refusal is the audit failing closed: the call never ran
-            assert "audit log could not record the decision" in text_of(load.acked[text]), text_of(load.acked[text])
+        assert refused == [], {text_of(load.acked[t]) for t in refused}  # one audit chain, several writers
         for text in allowed:  # acknowledged and run: its decision and its outcome are both in the log
             phases = {(e["phase"], e["effect"], e["outcome"]) for e in audit[text]}
             assert ("decision", "allow", None) in phases and ("outcome", "allow", "ok") in phases, (text, phases)

@@ -13,7 +13,7 @@ import random
 import shlex
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -60,6 +60,11 @@ def data_build(
         None, help="agent transcripts (`warden agent run`; a JSONL file or a directory): mined calls' user requests"
     ),
     synthetic: int = typer.Option(2000, help="examples over generated fake catalogs (0: none)"),
+    natural: int = typer.Option(
+        0,
+        help="natural requests over the real MCP catalogs shipped in finetune/data (values in context, "
+        "near-miss tools, answers after results, denials and pending approvals; 0: none)",
+    ),
     per_catalog: int = typer.Option(200, help="examples per given catalog"),
     eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),
     split: str = typer.Option("tool", help="tool: eval tools never appear in train; example: random split"),
@@ -81,6 +86,12 @@ def data_build(
             catalogs.append(catalog.from_gateway(gateway, api_key))
         extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
         n_user = len(extra)
+        if natural:
+            from finetune.data.leakage import default_guard
+            from finetune.data.natural import natural as natural_examples
+
+            guard = default_guard()  # BFCL and finetune/eval questions are drawn again, never written
+            extra += [data.normalize(ex) for ex in natural_examples(natural, seed, guard=guard)]
         mined_stats: dict[str, int] = {}
         if audit is not None or audit_db:
             if not catalogs:
@@ -105,6 +116,7 @@ def data_build(
         "seed": seed,
         "split": split,
         "synthetic": synthetic,
+        "natural": natural,
         "catalogs": len(catalogs),
         "user_examples": n_user,
         "mined": mined_stats,
@@ -113,6 +125,103 @@ def data_build(
     }
     data.write_json(out / "summary.json", summary)
     typer.echo(json.dumps(summary))
+
+
+@data_app.command("teach")
+def data_teach(
+    out: Path = typer.Option(Path("data/teach"), help="directory for teach.jsonl, candidates.jsonl, summary.json"),
+    n: int = typer.Option(100, min=1, help="candidates to generate (each one tool drawn from the catalogs)"),
+    seed: int = typer.Option(0, help="same seed and cache, same output, without calling the teacher again"),
+    teacher: Path | None = typer.Option(None, help="teacher model directory: vLLM serves it on loopback for the run"),
+    teacher_url: str = typer.Option("", help="or an OpenAI-compatible server already serving the teacher (…/v1)"),
+    teacher_name: str = typer.Option("", help="the served model name (with --teacher-url)"),
+    api_key: str = typer.Option("", envvar="WARDEN_TEACHER_API_KEY", help="API key of --teacher-url"),
+    tools: list[Path] = typer.Option(
+        [], help="tool schemas per server, {server: [MCP tools]} (default: the real snapshots)"
+    ),
+    server: list[str] = typer.Option([], help="only draw tools of these servers (repeatable)"),
+    execute: list[str] = typer.Option(
+        [],
+        help="SERVER=COMMAND: run that server's read-only tools for real (stdio), "
+        "e.g. 'time=python -m mcp_server_time'",
+    ),
+    mode: str = typer.Option(
+        "strict", help="strict: the teacher's arguments follow the tool's schema; free: any object"
+    ),
+    cache: Path = typer.Option(
+        Path.home() / ".cache" / "warden" / "teach", help="disk cache of teacher answers and results"
+    ),
+    dtype: str = typer.Option("auto", help="vLLM --dtype for --teacher (auto: bf16 where native, else float32)"),
+    max_tokens: int = typer.Option(256, min=16, help="generation limit per teacher answer"),
+    banned: list[Path] = typer.Option(
+        [],
+        help="more eval sets (JSON/JSONL) whose questions a request must not be; BFCL and finetune/eval always count",
+    ),
+) -> None:
+    """Teacher-generated, verified examples: propose, validate (schema, no parameter named, defaults left out),
+    execute where safe, confirm with a second pass; every verdict goes to candidates.jsonl."""
+    import contextlib
+
+    from tqdm import tqdm
+
+    from finetune import catalog, data
+    from finetune.data import leakage, natural
+    from finetune.data.teach import examples, teach
+    from finetune.data.teach.cache import DiskCache
+    from finetune.data.teach.execute import executor
+    from finetune.data.teach.serve import Served, served
+    from finetune.data.teach.teacher import Teacher, TeacherError
+
+    if mode not in ("strict", "free"):
+        _fail(f"--mode must be strict or free, not {mode!r}")
+    if (teacher is None) == (not teacher_url):
+        _fail("give exactly one of --teacher DIR or --teacher-url URL (with --teacher-name)")
+    cats = natural.catalogs().by_server
+    if tools:
+        cats = {s: [to for t in ts for to in [catalog.to_openai(t, str(p))]] for p in tools
+                for s, ts in json.loads(p.read_text()).items()}  # fmt: skip
+    cats = {s: ts for s, ts in cats.items() if not server or s in server}
+    if not cats:
+        _fail(f"no catalog left for --server {server}")
+    commands = dict(e.split("=", 1) for e in execute)
+    store = DiskCache(cache)
+    guard = leakage.default_guard(banned)
+    with contextlib.ExitStack() as stack:
+        if teacher is not None:
+            typer.echo(f"starting vLLM for the teacher {teacher.name} (log: {out / 'teacher-vllm.log'}) ...")
+            live = stack.enter_context(served(teacher.expanduser(), out / "teacher-vllm.log", dtype))
+        else:
+            live = Served(teacher_url.rstrip("/"), teacher_name, api_key)
+        model = Teacher(live.base_url, live.model, store, api_key=live.api_key or None, max_tokens=max_tokens)
+        run = stack.enter_context(executor(commands, store)) if commands else None
+        bar = stack.enter_context(tqdm(total=n, desc="teach", dynamic_ncols=True, mininterval=1))
+
+        def progress(done: int, total: int, accepted: int) -> None:
+            bar.update(1)
+            bar.set_postfix(accepted=accepted)
+
+        try:
+            candidates = teach(cats, n, seed, model, executor=run, mode=mode, progress=progress, guard=guard)  # type: ignore[arg-type]
+        except TeacherError as exc:
+            _fail(str(exc))
+    accepted = examples(candidates, cats)
+    data.write_jsonl(out / "teach.jsonl", [data.normalize(ex) for ex in accepted])
+    data.write_jsonl(out / "candidates.jsonl", [c.record() for c in candidates])
+    summary = {"candidates": n, "accepted": len(accepted), "seed": seed, "mode": mode, "teacher": live.model,
+               "teacher_calls": model.calls, "executed": run.runs if run else 0, "cache_hits": store.hits,
+               "rejected_by": _rejections(candidates)}  # fmt: skip
+    data.write_json(out / "summary.json", summary)
+    typer.echo(json.dumps(summary))
+
+
+def _rejections(candidates: list[Any]) -> dict[str, int]:
+    """How many candidates each stage rejected."""
+    out: dict[str, int] = {}
+    for c in candidates:
+        for stage, problems in c.verdicts.items():
+            if problems and stage != "answer":
+                out[stage] = out.get(stage, 0) + 1
+    return out
 
 
 @data_app.command("validate")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,19 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+_SHAPES = ["09:30", "14:05", "2025-03-14", "42", "A1", "abc-123", "v1.2.3"]
+"""Tried when a pattern rejects every pooled value."""
+
+
+def _patterned(pattern: str, rng: random.Random) -> str | None:
+    """A pooled value (or a common shape) that matches `pattern`, or None."""
+    fits = [v for pool in (*_POOLS.values(), _SHAPES) for v in pool if re.search(pattern, v)]
+    return rng.choice(fits) if fits else None
+
+
 def _string(schema: dict[str, Any], name: str, rng: random.Random) -> str:
+    if isinstance(schema.get("pattern"), str) and (fit := _patterned(schema["pattern"], rng)) is not None:
+        return fit
     fmt = schema.get("format")
     if fmt == "email":
         return rng.choice(_POOLS["email"])
@@ -155,6 +168,22 @@ def _object(schema: dict[str, Any], lab: str, rng: random.Random) -> Sampled:
         s = sample(sub, key, rng)
         obj[key], parts = s.value, [s.phrase]
     return Sampled(obj, f"{lab} with {' and '.join(parts)}")
+
+
+def inline_refs(schema: Any, root: dict[str, Any] | None = None, depth: int = 0) -> Any:
+    """`schema` with every local `{"$ref": "#/$defs/X"}` replaced by X (sibling keys kept), as pydantic and
+    FastMCP servers publish them. A reference nested deeper than 8 levels (a recursive model) is left out."""
+    root = schema if root is None else root
+    if isinstance(schema, list):
+        return [inline_refs(v, root, depth) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and depth < 8:
+        target = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return inline_refs(merged, root, depth + 1)
+    return {k: inline_refs(v, root, depth) for k, v in schema.items() if k != "$defs"}
 
 
 def sample(schema: dict[str, Any], name: str, rng: random.Random) -> Sampled:

@@ -5,7 +5,9 @@ Synthesized and mined examples offer a few tools and end at the call. An agent b
 answer (a result, or the gateway's denial or pending approval) and must then stop calling and answer
 in text. Two shapings make train examples look like that:
 - `widen`: some examples are offered the whole catalog their tools come from;
-- `follow_ups`: some single-call examples are continued with the tool's answer and a text answer.
+- `follow_ups`: some single-call examples are continued with the tool's answer and a short text
+  answer that never repeats the raw result; a refusal is the gateway's own denial or pending-approval
+  text (finetune.data.turns), answered by saying so and stopping.
 
 Train split only (`shape`): eval examples stay as built, and a tool that only eval examples offer is
 never added to a train example. Deterministic for a `random.Random`; every shaped example is valid
@@ -17,13 +19,12 @@ from __future__ import annotations
 import json
 import random
 
+from finetune.data import turns
+from finetune.schema_values import label
 from finetune.synth import Example, Tool
 
-_REFUSALS = [
-    ("denied by policy (rule deny-{tool}): this call is not allowed through the gateway", "the gateway denied it"),
-    ("approval required: apr_{id} (rule approve-{tool}: a person must approve this call)", "it waits for approval"),
-]
-"""Tool answers an agent reads when the gateway refuses a call (as the agent reports them), and why."""
+_DONE = ["{What} reported ok.", "That worked: {what} came back ok.", "Done: {what} returned ok."]
+"""Short answers after the synthetic success result (`{"ok": true, ...}`): grounded in it, never repeating it."""
 
 REFUSAL_SHARE = 0.3
 """Share of follow-ups whose tool answer is a refusal rather than a result."""
@@ -60,15 +61,18 @@ def follow_ups(examples: list[Example], rng: random.Random, share: float) -> lis
             continue
         fn = last["tool_calls"][0]["function"]
         name, args = fn["name"], json.loads(fn["arguments"])
+        server, _, tool = name.rpartition("__")
         if rng.random() < REFUSAL_SHARE:
-            template, why = rng.choice(_REFUSALS)
-            result = "error: " + template.format(tool=name.split("__")[-1], id=rng.randrange(10**6))
-            answer = f"I could not do that: {why} ({result.removeprefix('error: ').split(':')[0]})."
+            result, answer = (
+                turns.denied(name, server or "tools", tool, rng)
+                if rng.random() < 0.5
+                else turns.pending(name, server or "tools", tool, rng)
+            )
         else:
             result = json.dumps({"ok": True, **args}, ensure_ascii=False)
-            answer = f"Done: {name} answered {result}"
-        turns = [{"role": "tool", "content": result}, {"role": "assistant", "content": answer}]
-        out.append({**ex, "messages": [*ex["messages"], *turns]})
+            what = label(tool)
+            answer = rng.choice(_DONE).format(what=what, What=what[:1].upper() + what[1:])
+        out.append({**ex, "messages": [*ex["messages"], *turns.ending(result, answer)]})
     return out
 
 

@@ -4,7 +4,7 @@ Owns: many varied fake catalogs (domains x verbs x typed parameters) so an adapt
 call format and argument copying rather than particular tools, and examples for any catalog:
 a request whose argument values appear literally in its text with the correct call, several
 tools offered where one fits, parallel calls, and requests no offered tool fits (the right
-answer is text, no call). Deterministic for a `random.Random`. It never validates (data.py does)
+answer is text, no call). Deterministic for a `random.Random`. It never validates (finetune.data does)
 and never reads BFCL data.
 """
 
@@ -14,7 +14,7 @@ import json
 import random
 from typing import Any
 
-from finetune.schema_values import label, sample
+from finetune.schema_values import inline_refs, label, sample
 
 Tool = dict[str, Any]
 """OpenAI tool: {"type": "function", "function": {"name", "description", "parameters"}}."""
@@ -164,7 +164,7 @@ _CHAT = [
     "What is the capital of Peru?",
     "Write a haiku about autumn leaves.",
     "Tell me a joke about programmers.",
-    "How are you today?",
+    "How is your week going so far?",
     "Explain what a prime number is.",
     "What does the word 'ephemeral' mean?",
     "Summarize the plot of Romeo and Juliet in one sentence.",
@@ -219,7 +219,7 @@ def _fn(tool: Tool) -> dict[str, Any]:
 
 
 def _arguments(tool: Tool, rng: random.Random) -> tuple[dict[str, Any], list[str]]:
-    params = _fn(tool).get("parameters") or {}
+    params = inline_refs(_fn(tool).get("parameters") or {})
     required = set(params.get("required", []))
     args: dict[str, Any] = {}
     phrases = []

@@ -13,6 +13,7 @@ Must never: take an exception or its text as input.
 from __future__ import annotations
 
 import mcp_types as types
+from mcp.shared.exceptions import MCPError
 
 from gateway.models import Approval
 from gateway.policy.engine import DEFAULT_DENY
@@ -98,3 +99,56 @@ def refusal_message(approval: Approval) -> str:
         f"denied: approval {approval.id} was already used by another call (state {approval.state}); "
         "call again to ask for a new approval"
     )
+
+
+BAD_CURSOR = "invalid cursor: pass back the nextCursor of the previous page unchanged, or no cursor for the first page"
+
+
+def unknown_resource(public_uri: str) -> str:
+    """The one answer for a resource the identity cannot read, whether it exists or not."""
+    return (
+        f"resource not found: {public_uri!r}. Call resources/list or resources/templates/list to see what you may read."
+    )
+
+
+def unknown_prompt(public_name: str) -> str:
+    """The one answer for a prompt the identity cannot get (unknown, not granted, or arguments it refuses)."""
+    return (
+        f"unknown prompt: {public_name!r}, or arguments it does not take. "
+        "Call prompts/list to see the prompts you may get."
+    )
+
+
+def unknown_reference(ref: str) -> str:
+    """The one answer for a completion of a prompt or resource template the identity cannot see."""
+    return f"nothing to complete for {ref!r}. Call prompts/list or resources/templates/list to see what you may use."
+
+
+def denied_text(decision: Decision, unknown: str) -> str:
+    """A policy deny of a read, get or completion. Default deny answers ``unknown`` (existence stays hidden)."""
+    if decision.rule_ids == (DEFAULT_DENY,):
+        return unknown
+    if decision.rule_ids == ("fail-closed",):
+        return fail_closed("the policy could not be evaluated")
+    return f"denied by policy (rule {', '.join(decision.rule_ids)}): {decision.reason}"
+
+
+def upstream_failed(server: str) -> str:
+    return (
+        f"upstream error: the {server!r} server could not answer (it is unreachable, slow or its connection broke); "
+        "try again later."
+    )
+
+
+def too_many_subscriptions(limit: int) -> str:
+    return f"too many subscriptions: a session may hold {limit}; unsubscribe from some first."
+
+
+RELAYED_MESSAGE_CHARS = 2000
+
+
+def relayed_error(error: types.ErrorData) -> MCPError:
+    """An upstream's JSON-RPC error for the client: its code, message (capped) and data, unchanged otherwise.
+
+    It is the upstream's answer, like a tool result's content, not gateway-internal text."""
+    return MCPError(error.code, error.message[:RELAYED_MESSAGE_CHARS], error.data)

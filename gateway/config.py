@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     )
     upstreams_file: Path = Field(Path("upstreams.yaml"), description="YAML file declaring upstream MCP servers.")
     tool_separator: str = Field("__", description="Joins server and tool into the public tool name.")
+    list_page_size: int = Field(
+        100, ge=1, le=10_000, description="Items per page of resources/list, resources/templates/list and prompts/list."
+    )
 
     # HTTP front
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
@@ -59,11 +62,20 @@ class Settings(BaseSettings):
     max_api_body_bytes: int = Field(
         65_536, gt=0, description="Largest accepted request body of the HTTP API (approvals, admin), in bytes."
     )
+    oversized_body_drain_bytes: int = Field(
+        8_388_608,
+        ge=0,
+        description="Oversized bodies declaring at most this many bytes are read and discarded before the 413, "
+        "so clients that send first and read after get the JSON-RPC error; larger ones are cut off unread.",
+    )
     route_body_limits: dict[str, int] = Field(
         {}, description="Body caps in bytes by path prefix (longest prefix wins), overriding the two above."
     )
     mcp_sessions_per_identity: int = Field(
         32, ge=1, description="Open 2025-protocol MCP sessions one identity may hold; one more is refused."
+    )
+    tools_page_size: int = Field(
+        0, ge=0, description="Tools per client-facing tools/list page (nextCursor pages the rest); 0: one page."
     )
     mcp_max_sessions: int = Field(10_000, ge=1, description="Open 2025-protocol MCP sessions for all identities.")
     mcp_session_idle_s: float = Field(

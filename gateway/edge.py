@@ -7,8 +7,10 @@ Owns two ASGI middlewares, outermost first:
   host of ``public_base_url`` or one of ``allowed_hosts``; an Origin header, when sent, must
   name such a host or be one of ``allowed_origins``. Anything else is 403 before routing.
 - ``BodyCap``: a per-route cap on request bodies. A declared Content-Length above the cap is
-  answered 413 without reading a byte; a body without one is counted as it streams and
-  stopped at the cap (413 when no answer has started yet).
+  answered 413; up to ``drain_limit`` bytes the body is read and discarded first (MCP clients
+  send the whole body before reading, and would otherwise see a reset connection instead of
+  the JSON-RPC error), beyond it the answer comes without reading a byte. A body without a
+  length is counted as it streams and stopped at the cap (413 when no answer has started yet).
 
 Errors on /mcp are JSON-RPC error objects (what an MCP client reads); elsewhere FastAPI's
 ``{"detail": ...}``. Never: reads a body it does not have to, authenticates, or logs headers'
@@ -117,10 +119,19 @@ class BodyTooLarge(Exception):
     """Raised from `receive` once a streamed body passes its cap."""
 
 
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of a request body (it is within the drain limit)."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
 class BodyCap:
-    def __init__(self, app: ASGIApp, default_cap: int, caps: Mapping[str, int]) -> None:
+    def __init__(self, app: ASGIApp, default_cap: int, caps: Mapping[str, int], drain_limit: int = 0) -> None:
         self.app = app
         self.default_cap = default_cap
+        self.drain_limit = drain_limit
         self.caps = sorted(caps.items(), key=lambda item: len(item[0]), reverse=True)
 
     def cap_for(self, path: str) -> int:
@@ -133,6 +144,8 @@ class BodyCap:
         cap = self.cap_for(scope.get("path", ""))
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.strip().isdigit() or int(declared) > cap):
+            if declared.strip().isdigit() and int(declared) <= self.drain_limit:
+                await _drain(receive)  # a client that sends the whole body before reading can read the error
             await refuse(scope, send, 413, f"request body too large: at most {cap} bytes")
             return
         received = 0

@@ -139,6 +139,10 @@ class AuditRecord(SQLModel, table=True):
     version: int = Field(default=1, sa_type=Integer)
     risk: str = Field(default="", sa_type=String(128))
     """Comma-joined risk classes of the called tool (``gateway.risk``); hashed from record version 2."""
+    content_bytes: int | None = Field(default=None, sa_type=Integer)
+    """Size of the returned contents (resource read, prompt get, completion); hashed from record version 3."""
+    content_sha256: str = Field(default="", sa_type=String(64))
+    """sha256 of the returned contents; the contents themselves are never stored."""
     prev_hash: str = Field(sa_type=String(64))
     hash: str = Field(sa_type=String(64))
     """sha256(prev_hash + canonical JSON of every other field, seq included); see ``audit.chain_hash``."""

@@ -145,19 +145,37 @@ class PinStore:
 class ToolPins:
     """The running gateway's side: reviews listings, answers ``admits``, applies decisions."""
 
-    def __init__(self, engine: Engine, audit: AuditWriter, *, trust_first_sight: bool, poll_s: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        audit: AuditWriter,
+        *,
+        trust_first_sight: bool,
+        poll_s: float,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.store = PinStore(engine)
         self.audit = audit
         self.trust_first_sight = trust_first_sight
         self.poll_s = poll_s
         self._accepted: dict[tuple[str, str], str] = {}
+        self.on_change = on_change
+        """Called when what agents may see may have changed (a reviewed listing, new acceptances)."""
 
     def admits(self, entry: CatalogEntry) -> bool:
         """Whether agents may see and call this entry: its listed definition is the accepted one."""
         return self._accepted.get((entry.server, entry.tool.name)) == entry.definition_hash
 
     async def reload(self) -> None:
-        self._accepted = await _run(self.store.accepted)
+        accepted = await _run(self.store.accepted)
+        changed = accepted != self._accepted
+        self._accepted = accepted
+        if changed:
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     async def review(self, upstream: Upstream) -> None:
         """The pool's catalog hook: record what this listing shows for the first time."""
@@ -168,6 +186,7 @@ class ToolPins:
         for finding in findings:
             await self._surface(finding.pin)
         await self.reload()
+        self._changed()  # the listing itself may have added or removed visible tools
 
     async def decide(self, pin_id: int, verdict: PinVerdict, decider: str) -> ToolPinPublic:
         """Accept or reject a pending definition as ``decider``; audited before it applies."""

@@ -28,6 +28,12 @@ call, catalog entry, decision, redaction fields, start time, request ref), and e
 ending goes through ``_finish``: a call that was never committed gets one event (its
 decision with the final outcome), a committed one gets an outcome event.
 
+The same pipeline carries resource reads, prompt gets and completions (``ToolCall.kind``):
+``gateway.resources`` and ``gateway.prompts`` resolve and decide them (``context``), answer a
+deny themselves, and hand the rest to ``admit`` (approve → hold, allow → commit → forward
+through the context's ``send`` → finish). Tool results have their resource URIs rewritten
+to public ones (``gateway.uris``).
+
 This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 (policy.engine does), store (audit/approvals do) or speak MCP upstream (upstream does).
 
@@ -45,14 +51,16 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
 from anyio import to_thread
+from mcp.shared.exceptions import MCPError
 
-from gateway import answers
+from gateway import answers, uris
+from gateway import meta as gateway_meta
 from gateway.approvals.desk import ApprovalDesk
 from gateway.arguments import ArgumentValidators
 from gateway.audit.writer import AuditWriter
@@ -64,7 +72,12 @@ from gateway.policy import PolicyStore, RateLimits, RateLimitStoreError, decide
 from gateway.redact import redact
 from gateway.risk import risk_label
 from gateway.types import AuditEvent, Caller, ClientFeatures, Decision, Identity, Outcome, Phase, ToolCall
-from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream import CatalogEntry, UpstreamPool, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+
+Sent = tuple[Any, Outcome, dict[str, Any]]
+"""What a non-tool ``send`` gives back: the answer, its outcome, and fields for the outcome event."""
+Sender = Callable[[float], Awaitable[Sent]]
+"""Forwards a resource read, prompt get or completion upstream, given the call timeout."""
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +90,8 @@ class CallContext:
     """One tools/call on its way through the pipeline; built once in ``Proxy.call``."""
 
     call: ToolCall
-    entry: CatalogEntry
+    entry: CatalogEntry | None
+    """The tool's catalog entry; None for resource reads, prompt gets and completions (they have ``send``)."""
     caller: Caller
     identity: Identity
     decision: Decision
@@ -88,6 +102,8 @@ class CallContext:
     """The call's decision event; later events (held, outcome) are derived from it."""
     committed: bool = False
     """The decision event is in the audit log (so the ending is a separate outcome event)."""
+    send: Sender | None = None
+    """How a non-tool call is forwarded (``gateway.resources``, ``gateway.prompts``)."""
 
     def update(self, **changes: Any) -> None:
         self.event = dataclasses.replace(self.event, **changes)
@@ -122,15 +138,23 @@ class Proxy:
 
     # ---- tools/list -------------------------------------------------------------------------
 
-    async def list_tools(self, identity_name: str) -> list[types.Tool]:
-        """The catalog an identity may call: namespaced upstream tools filtered by its grants."""
+    def visible(self, identity_name: str) -> list[CatalogEntry]:
+        """The catalog entries an identity may see and call: accepted definitions it is granted."""
         policy = self.policies.current
         identity = Identity(identity_name, policy.roles_of(identity_name))
-        visible = [
-            entry.tool.model_copy(update={"name": entry.public_name})
+        return [
+            entry
             for entry in self.pool.catalog()
             if self.pins.admits(entry) and policy.is_granted(identity, entry.public_name)
         ]
+
+    def fingerprint(self, identity_name: str) -> frozenset[tuple[str, str]]:
+        """What ``identity_name`` sees, as (public name, definition hash) pairs (list_changed compares these)."""
+        return frozenset((entry.public_name, entry.definition_hash) for entry in self.visible(identity_name))
+
+    async def list_tools(self, identity_name: str) -> list[types.Tool]:
+        """The catalog an identity may call: upstream tools under their public names, filtered by its grants."""
+        visible = [entry.tool.model_copy(update={"name": entry.public_name}) for entry in self.visible(identity_name)]
         await self.audit.record(
             AuditEvent(
                 call_id=_new_id(),
@@ -171,6 +195,8 @@ class Proxy:
         """One tools/call, answered in the agent's terms whatever happens inside."""
         try:
             return await self._call(caller, public_name, arguments, request_ref, client)
+        except MCPError:  # an upstream's JSON-RPC error, relayed as one (answers.relayed_error)
+            raise
         except Exception:  # boundary: an unexpected failure never reaches the agent as exception text
             logger.exception("call of %s by %s failed inside the gateway", public_name, caller.name)
             return self._fail_closed("internal", "the gateway could not complete the call")
@@ -216,7 +242,7 @@ class Proxy:
         entry: CatalogEntry | None,
     ) -> None:
         """Audit a call of a tool that does not exist, or whose definition is not accepted (pinning)."""
-        server, _, tool = public_name.partition(self.pool.separator)
+        server, tool = self.pool.split(public_name)
         rule, reason = ("tool-pin", "tool definition not accepted by an operator") if entry else ("unknown-tool", "")
         self.metrics.decisions.labels("deny").inc()
         self.metrics.outcomes.labels("denied").inc()
@@ -278,6 +304,51 @@ class Proxy:
         )
         return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event)
 
+    async def context(
+        self,
+        caller: Caller,
+        call: ToolCall,
+        send: Sender,
+        *,
+        method: str,
+        request_ref: str | None = None,
+        client: ClientFeatures = ClientFeatures(),
+    ) -> CallContext:
+        """Decide a resource read, prompt get or completion and build the context it travels with."""
+        started = time.perf_counter()
+        decision, identity, redact_fields = await self._decide(caller.name, call)
+        policy_ms = _ms(started)
+        self.metrics.policy_seconds.observe(policy_ms / 1000)
+        self.metrics.decisions.labels(decision.effect).inc()
+        event = AuditEvent(
+            call_id=call.call_id,
+            phase="decision",
+            method=method,
+            identity=identity.name,
+            server=call.server,
+            tool=call.tool,
+            arguments=call.arguments,
+            args_hash=call.args_hash,
+            effect=decision.effect,
+            rule_ids=decision.rule_ids,
+            reason=decision.reason,
+            latency_policy_ms=policy_ms,
+            request_ref=request_ref,
+        )
+        return CallContext(call, None, caller, identity, decision, redact_fields, started, client, event, send=send)
+
+    async def admit(self, ctx: CallContext) -> Any:
+        """A decided call that policy does not deny: hold it for approval, or commit and forward it."""
+        if ctx.decision.effect == "approve":
+            return await self._approval(ctx)
+        if not await self._commit(ctx):
+            return self._fail_closed("audit", "the audit log could not record the decision")
+        return await self._forward(ctx)
+
+    async def end(self, ctx: CallContext, outcome: Outcome, *, error: str = "") -> None:
+        """Record how a call ended that never reached ``admit`` (a deny)."""
+        await self._finish(ctx, outcome, error=error)
+
     async def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
         """Policy, then rate limits. Any exception here becomes a fail-closed deny."""
         try:
@@ -288,22 +359,34 @@ class Proxy:
                 limited = await self.limiter.admit(policy, identity, call, time.monotonic(), decision=decision)
                 if limited is not None:
                     decision = limited
-            return decision, identity, policy.redact_fields(call.name)
+            return decision, identity, policy.redact_fields(call.name, kind=call.kind)
         except Exception as exc:  # boundary: policy failure must deny, never allow
             logger.exception("policy evaluation failed for %s", call.name)
             self.metrics.fail_closed.labels("ratelimit" if isinstance(exc, RateLimitStoreError) else "policy").inc()
             reason = f"policy could not be evaluated ({type(exc).__name__}); failing closed"
             return Decision("deny", ("fail-closed",), reason), Identity(identity_name), frozenset()
 
-    async def _forward(self, ctx: CallContext) -> types.CallToolResult:
+    async def _forward(self, ctx: CallContext) -> Any:
         """Send a call whose decision is committed upstream; record its outcome; answer."""
         call = ctx.call
         upstream_started = time.perf_counter()
         outcome: Outcome
         error = ""
+        fields: dict[str, Any] = {}
+        result: Any
+        rejected: UpstreamRejected | None = None
         try:
-            result = await ctx.entry.upstream.call(call.tool, call.arguments, self.call_timeout_s)
-            outcome = "tool_error" if result.is_error else "ok"
+            if ctx.send is not None:
+                result, outcome, fields = await ctx.send(self.call_timeout_s)
+                error = str(fields.pop("error", ""))
+            else:
+                assert ctx.entry is not None
+                upstream = ctx.entry.upstream
+                answer = await upstream.call(call.tool, call.arguments, self.call_timeout_s, meta=ctx.client.meta)
+                result = uris.rewrite(upstream, gateway_meta.to_client(answer))
+                outcome = "tool_error" if result.is_error else "ok"
+        except UpstreamRejected as exc:
+            outcome, error, rejected = "upstream_error", str(exc), exc
         except UpstreamTimeout as exc:
             outcome, error = "timeout", str(exc)
             result = answers.upstream_timeout(call.server, self.call_timeout_s)
@@ -312,12 +395,14 @@ class Proxy:
             result = answers.upstream_error(call.server)
         upstream_ms = _ms(upstream_started)
         self.metrics.upstream_seconds.labels(call.server).observe(upstream_ms / 1000)
-        await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms)
+        await self._finish(ctx, outcome, error=error, latency_upstream_ms=upstream_ms, **fields)
+        if rejected is not None:  # the upstream's JSON-RPC error stays one (after its outcome is recorded)
+            raise answers.relayed_error(rejected.error)
         return result
 
     # ---- approvals --------------------------------------------------------------------------
 
-    async def _approval(self, ctx: CallContext) -> types.CallToolResult | types.InputRequiredResult:
+    async def _approval(self, ctx: CallContext) -> Any:
         """A call policy holds for a person: run it on a granted approval, or hold it for one."""
         try:
             granted = await self.desk.admit(ctx.identity.name, ctx.call, ctx.decision)
@@ -342,14 +427,14 @@ class Proxy:
             return self._elicit(approval, ctx.decision)
         return await self._hold(ctx, approval)
 
-    async def _run_granted(self, ctx: CallContext, granted: Approval) -> types.CallToolResult:
+    async def _run_granted(self, ctx: CallContext, granted: Approval) -> Any:
         """Forward a call an earlier, granted approval covers."""
         ctx.update(approval_id=granted.id, reason=f"{ctx.event.reason}; {_approved_by(granted)}")
         if not await self._commit(ctx):
             return self._fail_closed("audit", "the audit log could not record the decision")
         return await self._forward(ctx)
 
-    async def _hold(self, ctx: CallContext, approval: Approval) -> types.CallToolResult | types.InputRequiredResult:
+    async def _hold(self, ctx: CallContext, approval: Approval) -> Any:
         """Wait for the decision on a committed, held call; forward it if approved."""
         try:
             settled = await self.desk.hold(approval.id, self.approval_hold_s)
@@ -383,9 +468,10 @@ class Proxy:
         """
         if not await to_thread.run_sync(self.identities.is_active, ctx.caller.name, ctx.caller.key_prefix):
             return ("revoked-key",), answers.revoked_while_held(approval)
-        now = self.pool.entry(ctx.call.name)
-        if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
-            return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
+        if ctx.call.kind == "tool":
+            now = self.pool.entry(ctx.call.name)
+            if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
+                return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
         try:
             policy = self.policies.current
             decision = decide(policy, ctx.call, Identity(ctx.identity.name, policy.roles_of(ctx.identity.name)))

@@ -8,13 +8,15 @@ JSON-RPC error naming the limit, while other identities keep opening theirs. Ses
 
 The count is taken where the SDK admits a session (under its admission lock, so concurrent
 opens by one identity cannot slip past the cap); this leans on two SDK internals
-(``_admit_session`` and ``_session_owners``, mcp 2.3) that the tests exercise.
+(``_admit_session`` and ``_session_owners``, mcp 2.3) that the tests exercise; ``_discard_session``
+tells ``on_discard`` (gateway.changes stops notifying the session).
 
 Never: closes or evicts another session, or looks at anything but the owner of each session.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -31,9 +33,18 @@ _refused: ContextVar[list[int] | None] = ContextVar("warden_session_refused", de
 
 
 class IdentitySessionManager(StreamableHTTPSessionManager):
-    def __init__(self, *args: Any, per_identity: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, per_identity: int, on_discard: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.per_identity = per_identity
+        self.on_discard = on_discard
+        """Called with a session's id once the SDK forgets it (list_changed stops tracking it)."""
+
+    async def _discard_session(self, session_id: str, transport: StreamableHTTPServerTransport) -> None:
+        if self.on_discard is not None:
+            self.on_discard(session_id)
+        await super()._discard_session(session_id, transport)
 
     def held_by(self, requestor: AuthorizationContext) -> int:
         return sum(1 for owner in self._session_owners.values() if owner == requestor)

@@ -116,6 +116,8 @@ class ClientFeatures:
     """It takes a URL elicitation in an input-required result (2026-07-28) and did not decline this round's."""
     resumes: str | None = None
     """The ``requestState`` it echoed from an earlier input-required round (untrusted; a hint only)."""
+    meta: Mapping[str, Any] | None = None
+    """The request's ``_meta`` keys the upstream gets (gateway.meta took out what the gateway owns)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,10 @@ class AuditEvent:
     """Record version: 1 hashed every field but `risk`; 2 hashes `risk` too (audit/chain.py)."""
     risk: str = ""
     """Risk classes of the called tool, comma-joined, most severe first (`gateway.risk`); "" if none."""
+    content_bytes: int | None = None
+    """Size of what came back (resource contents, prompt messages, completion values), never the contents."""
+    content_sha256: str = ""
+    """sha256 of what came back (see ``content_bytes``); hashed from record version 3."""
 
 
 def canonical_json(value: Any) -> str:

@@ -3,10 +3,16 @@
 Owns: the upstreams file format, one long-lived, supervised MCP client session per
 upstream (a crashed stdio process or an unreachable URL is reconnected with capped
 exponential backoff), the aggregated catalog of namespaced tools, and forwarding a
-`tools/call` with a timeout. Which failed calls are tried again, and why only those are safe
-to repeat, is ``gateway/delivery.py``'s: a call that finds its upstream reconnecting waits
-for it (it was never sent); a connect failure is retried by the HTTP transport before any
-byte is written; nothing that may have reached the upstream is ever sent twice.
+`tools/call` (or, through ``send``, any other request: resources/read, prompts/get,
+completion/complete) with a timeout. Each upstream's resources, templates and prompts
+(``gateway.listings``) are listed with its tools, and again at once when it notifies that
+a list changed; its ``notifications/resources/updated`` go to ``on_resource_updated``
+(``gateway.subscriptions`` relays them to the subscribed clients only). The URIs it is
+subscribed to upstream are subscribed again after every reconnect. Which failed calls are
+tried again, and why only those are safe to repeat, is ``gateway/delivery.py``'s: a call that
+finds its upstream reconnecting waits for it (it was never sent); a connect failure is retried
+by the HTTP transport before any byte is written; nothing that may have reached the upstream
+is ever sent twice.
 
 The catalog: each upstream's tools are listed on connect and again by every idle-time
 probe; each listed tool gets a ``definition_hash`` (sha256 over its name, title, description,
@@ -30,10 +36,11 @@ import math
 import os
 import re
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, TypeVar, cast
 
 import anyio
 import httpx2
@@ -43,9 +50,13 @@ from anyio.abc import TaskGroup
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gateway import names
 from gateway.delivery import IsolatingTransport, until_ready
+from gateway.listings import Offerings, list_offerings
 from gateway.types import canonical_json
 
 logger = logging.getLogger(__name__)
@@ -63,8 +74,24 @@ class UpstreamUnavailable(RuntimeError):
     """The upstream could not be reached or its connection broke during the call."""
 
 
+class UpstreamRejected(RuntimeError):
+    """The upstream answered the call with a JSON-RPC error; the client gets it as one (not a tool result)."""
+
+    def __init__(self, server: str, error: types.ErrorData) -> None:
+        super().__init__(f"upstream {server!r} answered JSON-RPC error {error.code}: {error.message[:200]}")
+        self.error = error
+
+
 class UpstreamTimeout(RuntimeError):
     """The upstream did not answer within the call timeout."""
+
+
+class UpstreamRefused(RuntimeError):
+    """The upstream answered the request with a JSON-RPC error (``code``); the text is the upstream's."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class UpstreamSpec(BaseModel):
@@ -83,6 +110,11 @@ class UpstreamSpec(BaseModel):
     url: str | None = Field(None, description="Streamable HTTP endpoint of an HTTP server.")
     headers_from_env: dict[str, str] = Field(
         default_factory=dict, description="HTTP headers to send: header name -> gateway env var holding the value."
+    )
+    prefix: bool = Field(
+        True,
+        description="Publish tools as <server><separator><tool>; false: under the upstream's own names "
+        "(a name another upstream also claims refuses the start; gateway/names.py).",
     )
 
     @field_validator("name")
@@ -155,6 +187,20 @@ def definition_hash(tool: types.Tool) -> str:
 CatalogHook = Callable[["Upstream"], Awaitable[None]]
 """Awaited after every listing of an upstream's tools (tool pinning reviews them)."""
 
+UpdatedHook = Callable[["Upstream", str], Awaitable[None]]
+"""Awaited with the upstream's own URI when it says a subscribed resource changed."""
+
+ListChangedHook = Callable[["Upstream", str], Awaitable[None]]
+"""Awaited with ``resources`` or ``prompts`` after a relisting that changed that list."""
+
+T = TypeVar("T")
+
+_LIST_CHANGED = (
+    types.ToolListChangedNotification,
+    types.ResourceListChangedNotification,
+    types.PromptListChangedNotification,
+)
+
 
 @dataclass
 class Upstream:
@@ -173,10 +219,18 @@ class Upstream:
     catalog_version: int = 0
     """Bumped whenever a listing changed any definition (added, removed or edited tools)."""
     on_catalog: CatalogHook | None = None
+    offerings: Offerings = field(default_factory=Offerings)
+    """Its resources, templates and prompts, as last listed (``gateway.listings``)."""
+    on_resource_updated: UpdatedHook | None = None
+    on_list_changed: ListChangedHook | None = None
+    subscribed: set[str] = field(default_factory=set)
+    """Upstream URIs the gateway is subscribed to on this upstream (subscribed again on reconnect)."""
     last_error: str = ""
     restarts: int = 0
     _client: Client | None = None
     _broken: anyio.Event = field(default_factory=anyio.Event)
+    _wake: anyio.Event = field(default_factory=anyio.Event)
+    """Set by the upstream's notifications/tools/list_changed, and with ``_broken``: ``_watch`` acts now."""
     _ready: anyio.Event = field(default_factory=anyio.Event)
 
     @property
@@ -237,6 +291,7 @@ class Upstream:
     async def _serve_once(self) -> None:
         self.state = "connecting"
         self._broken = anyio.Event()
+        self._wake = anyio.Event()
         target, http = self._target()
         # One scope around the whole session (task groups inside must nest in it); its deadline
         # bounds connecting and listing, and is lifted once the upstream is ready.
@@ -244,34 +299,92 @@ class Upstream:
             async with contextlib.AsyncExitStack() as stack:
                 if http is not None:
                     await stack.enter_async_context(http)
-                client = await stack.enter_async_context(Client(target, mode="auto", cache=None))
+                client = await stack.enter_async_context(
+                    Client(target, mode="auto", cache=None, message_handler=self._on_message)
+                )
                 listed = await _list_all_tools(client)
                 await self.refresh_catalog(listed)
+                await self._refresh_offerings(client)
+                await self._resubscribe(client)
                 scope.deadline = math.inf
                 self._client = client
                 self.state = "ready"
                 self.last_error = ""
                 self._ready.set()
                 logger.info("upstream %s ready (%s, %d tools)", self.name, self.spec.transport, len(self.tools))
-                await self._watch(client)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._listen, client, name=f"upstream-listen:{self.name}")
+                    await self._watch(client)
+                    tg.cancel_scope.cancel()
                 raise UpstreamUnavailable(self.last_error or "connection lost")
         if scope.cancelled_caught:
             raise UpstreamUnavailable(f"could not connect within {self.connect_timeout_s:g}s")
 
+    async def _listen(self, client: Client) -> None:
+        """A 2026-07-28 upstream announces list changes on a ``subscriptions/listen`` stream only."""
+        tools = client.server_capabilities.tools
+        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS or tools is None or not tools.list_changed:
+            return
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    self._wake.set()
+        except Exception as exc:  # boundary: without the stream the idle-time probe still refreshes
+            logger.info(
+                "upstream %s: list_changed stream ended (%s); probing every %gs",
+                self.name,
+                _describe(exc),
+                self.probe_interval_s,
+            )
+
     async def _watch(self, client: Client) -> None:
         """Return when the connection is broken: a call saw it fail, or an idle-time probe
-        (tools/list, which also refreshes the catalog) failed or timed out."""
+        (tools/list, which also refreshes the catalog) failed or timed out. An upstream's
+        list_changed (either era) lists at once instead of waiting for the probe."""
         while True:
             with anyio.move_on_after(self.probe_interval_s):
-                await self._broken.wait()
+                await self._wake.wait()
+            if self._broken.is_set():
                 return
+            self._wake = anyio.Event()
             try:
                 with anyio.fail_after(self.connect_timeout_s):
                     listed = await _list_all_tools(client)
+                    await self.refresh_catalog(listed)
+                    await self._refresh_offerings(client)
             except Exception as exc:  # boundary: any probe failure means reconnect
                 self.last_error = f"health probe failed: {_describe(exc)}"
                 return
-            await self.refresh_catalog(listed)
+
+    async def _refresh_offerings(self, client: Client) -> None:
+        """List resources, templates and prompts again; tell ``on_list_changed`` which lists changed."""
+        old, new = self.offerings, await list_offerings(client)
+        self.offerings = new
+        changed = []
+        if (old.resources, old.templates) != (new.resources, new.templates):
+            changed.append("resources")
+        if old.prompts != new.prompts:
+            changed.append("prompts")
+        for kind in changed:
+            if self.on_list_changed is None:
+                break
+            try:
+                await self.on_list_changed(self, kind)
+            except Exception:  # boundary: a failing relay must not drop the upstream
+                logger.exception("upstream %s: relaying a %s list change failed", self.name, kind)
+
+    async def _on_message(self, message: Any) -> None:
+        """Notifications of a 2025-era upstream: a list_changed (tools, resources, prompts) lists again
+        now; a resource update the gateway subscribed to is relayed (``on_resource_updated``)."""
+        if isinstance(message, _LIST_CHANGED):
+            self._wake.set()
+        elif isinstance(message, types.ResourceUpdatedNotification) and self.on_resource_updated is not None:
+            uri = str(message.params.uri)
+            if uri in self.subscribed:  # an update the gateway did not ask for is dropped
+                try:
+                    await self.on_resource_updated(self, uri)
+                except Exception:  # boundary: a failing relay must not break the upstream session
+                    logger.exception("upstream %s: relaying an update of %s failed", self.name, uri)
 
     async def refresh_catalog(self, listed: list[types.Tool]) -> None:
         """Take a fresh listing as the catalog; bump ``catalog_version`` if any definition changed."""
@@ -296,8 +409,11 @@ class Upstream:
             self.state = "down"
             self._ready = anyio.Event()  # calls arriving now wait for the reconnect (delivery.until_ready)
             self._broken.set()
+            self._wake.set()
 
-    async def call(self, tool: str, arguments: Mapping[str, Any], timeout_s: float) -> types.CallToolResult:
+    async def call(
+        self, tool: str, arguments: Mapping[str, Any], timeout_s: float, meta: Mapping[str, Any] | None = None
+    ) -> types.CallToolResult:
         if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
             detail = f": {self.last_error}" if self.last_error else ""
             raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
@@ -305,10 +421,13 @@ class Upstream:
         assert client is not None
         try:
             with anyio.fail_after(timeout_s):
-                result = await client.call_tool(tool, dict(arguments))
+                sent = cast(types.RequestParamsMeta, dict(meta)) if meta else None  # vendor keys: open-ended
+                result = await client.call_tool(tool, dict(arguments), meta=sent)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
+            if _is_rejection(exc):
+                raise UpstreamRejected(self.name, exc.error) from exc
             reason = _describe(exc)
             if _is_connection_failure(exc):
                 self.mark_broken(reason)
@@ -316,6 +435,51 @@ class Upstream:
         if not isinstance(result, types.CallToolResult):
             raise UpstreamUnavailable(f"upstream {self.name!r} asked for input the gateway cannot relay")
         return result
+
+    async def send(self, request: Callable[[Client], Awaitable[T]], timeout_s: float) -> T:
+        """Send one request (resources/read, prompts/get, completion/complete, ...) with a timeout.
+
+        Raises UpstreamRefused when the upstream answers with a JSON-RPC error, UpstreamTimeout,
+        or UpstreamUnavailable (the connection is down or broke: it is torn down and reconnected).
+        """
+        client = self._client
+        if client is None or self.state != "ready":
+            detail = f": {self.last_error}" if self.last_error else ""
+            raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        try:
+            with anyio.fail_after(timeout_s):
+                return await request(client)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
+        except MCPError as exc:
+            raise UpstreamRefused(exc.error.code, exc.error.message) from exc
+        except Exception as exc:  # boundary: translate every client failure into one gateway error
+            reason = _describe(exc)
+            if _is_connection_failure(exc):
+                self.mark_broken(reason)
+            raise UpstreamUnavailable(f"upstream {self.name!r} failed: {reason}") from exc
+
+    async def subscribe(self, uri: str, timeout_s: float) -> None:
+        """Subscribe to the upstream's ``uri`` (where it takes 2025 subscriptions; else only remembered)."""
+        self.subscribed.add(uri)
+        if self.offerings.subscribe:
+            await self.send(lambda client: _subscribe(client, uri, True), timeout_s)
+
+    async def unsubscribe(self, uri: str, timeout_s: float) -> None:
+        self.subscribed.discard(uri)
+        if self.offerings.subscribe:
+            await self.send(lambda client: _subscribe(client, uri, False), timeout_s)
+
+    async def _resubscribe(self, client: Client) -> None:
+        if self.offerings.subscribe:
+            for uri in sorted(self.subscribed):
+                await _subscribe(client, uri, True)
+
+
+async def _subscribe(client: Client, uri: str, on: bool) -> types.EmptyResult:
+    with warnings.catch_warnings():  # resources/subscribe is the 2025 wire; deprecated only for 2026-07-28
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        return await (client.subscribe_resource(uri) if on else client.unsubscribe_resource(uri))
 
 
 async def _list_all_tools(client: Client) -> list[types.Tool]:
@@ -334,6 +498,12 @@ def _describe(exc: BaseException) -> str:
         return "; ".join(_describe(e) for e in exc.exceptions)
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+def _is_rejection(exc: BaseException) -> TypeGuard[MCPError]:
+    """A JSON-RPC error the upstream sent, not one the SDK made up locally (connection closed, timeout)."""
+    local = (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT)
+    return isinstance(exc, MCPError) and exc.code not in local and not _is_connection_failure(exc)
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
@@ -371,13 +541,15 @@ class UpstreamPool:
         probe_interval_s: float = 15.0,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        names = [spec.name for spec in specs]
-        if len(set(names)) != len(names):
-            raise UpstreamFileError(f"duplicate upstream names: {sorted(n for n in names if names.count(n) > 1)}")
-        for name in names:
+        servers = [spec.name for spec in specs]
+        if len(set(servers)) != len(servers):
+            raise UpstreamFileError(f"duplicate upstream names: {sorted(n for n in servers if servers.count(n) > 1)}")
+        for name in servers:
             if separator in name:
                 raise UpstreamFileError(f"upstream name {name!r} must not contain the separator {separator!r}")
         self.separator = separator
+        self.unprefixed = frozenset(spec.name for spec in specs if not spec.prefix)
+        self._owner_cache: tuple[tuple[int, ...], dict[str, names.Claim]] | None = None
         env = dict(environ if environ is not None else os.environ)
         self.upstreams = {
             spec.name: Upstream(
@@ -408,35 +580,78 @@ class UpstreamPool:
             return True
         return False
 
+    # ---- public names: the one mapping (server, upstream tool) <-> public name (gateway/names.py) ----
+
     def public_name(self, server: str, tool: str) -> str:
-        return f"{server}{self.separator}{tool}"
+        """The name agents see for ``tool`` of ``server`` (prefixed unless mounted with ``prefix: false``)."""
+        return names.public_name(server, tool, prefixed=server not in self.unprefixed, separator=self.separator)
+
+    def resolve(self, public_name: str) -> tuple[str, str] | None:
+        """(server, upstream tool) serving a public name now; None when unknown or withheld (collision)."""
+        claim = self._owners().get(public_name)
+        return (claim.server, claim.tool) if claim is not None else None
+
+    def split(self, public_name: str) -> tuple[str, str]:
+        """(server, upstream tool) of any name, for the audit of unknown ones: resolved, else by the separator."""
+        return self.resolve(public_name) or names.split_offline(public_name, self.separator)
+
+    def collisions(self) -> list[str]:
+        """A message per public name more than one upstream claims (the start is refused on any)."""
+        return names.collisions(self._claims())
+
+    def refuse_collisions(self) -> None:
+        """Raise UpstreamFileError naming both claimants of any public name claimed twice."""
+        problems = self.collisions()
+        if problems:
+            raise UpstreamFileError(
+                f"tool name collision ({', '.join(sorted(self.unprefixed))} unprefixed): " + "; ".join(problems)
+            )
+
+    def _claims(self) -> dict[str, list[names.Claim]]:
+        listed = {upstream.name: list(upstream.tools) for upstream in self.upstreams.values()}
+        return names.claims(listed, self.unprefixed, self.separator)
+
+    def _owners(self) -> dict[str, names.Claim]:
+        """Public name -> who serves it; rebuilt when any catalog changes (names are part of definitions)."""
+        version = self.catalog_version
+        if self._owner_cache is None or self._owner_cache[0] != version:
+            owners: dict[str, names.Claim] = {}
+            for name, contenders in self._claims().items():
+                chosen = names.owner(contenders)
+                if chosen is not None:
+                    owners[name] = chosen
+                if len(contenders) > 1:
+                    logger.error("tool name collision: %s", names.collisions({name: contenders})[0])
+            self._owner_cache = (version, owners)
+        return self._owner_cache[1]
 
     def catalog(self) -> list[CatalogEntry]:
-        """Every tool of every ready upstream, namespaced. Down upstreams contribute nothing."""
-        return [
-            self._entry(upstream, tool)
-            for upstream in self.upstreams.values()
-            if upstream.state == "ready"
-            for tool in upstream.tools.values()
-        ]
+        """Every tool of every ready upstream, under its public name. Down upstreams contribute nothing."""
+        found = []
+        for public, claim in self._owners().items():
+            upstream = self.upstreams[claim.server]
+            tool = upstream.tools.get(claim.tool) if upstream.state == "ready" else None
+            if tool is not None:
+                found.append(self._entry(upstream, tool, public))
+        return found
 
     def entry(self, public_name: str) -> CatalogEntry | None:
         """The catalog entry of a public name, also while its upstream reconnects; None when unknown."""
-        server, sep, name = public_name.partition(self.separator)
-        upstream = self.upstreams.get(server)
-        tool = upstream.tools.get(name) if sep and upstream is not None else None
+        resolved = self.resolve(public_name)
+        upstream = self.upstreams[resolved[0]] if resolved is not None else None
+        tool = upstream.tools.get(resolved[1]) if upstream is not None and resolved is not None else None
         if upstream is None or tool is None:
             return None
-        return self._entry(upstream, tool)
+        return self._entry(upstream, tool, public_name)
 
     @property
     def catalog_version(self) -> tuple[int, ...]:
         """Changes whenever any upstream's definitions change."""
         return tuple(upstream.catalog_version for upstream in self.upstreams.values())
 
-    def _entry(self, upstream: Upstream, tool: types.Tool) -> CatalogEntry:
+    def _entry(self, upstream: Upstream, tool: types.Tool, public_name: str) -> CatalogEntry:
         digest = upstream.hashes.get(tool.name) or definition_hash(tool)
-        return CatalogEntry(self.public_name(upstream.name, tool.name), upstream, tool, digest)
+        return CatalogEntry(public_name, upstream, tool, digest)
 
     def statuses(self) -> list[UpstreamStatus]:
         return [upstream.status() for upstream in self.upstreams.values()]

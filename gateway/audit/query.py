@@ -105,6 +105,9 @@ class EventPublic(BaseModel):
     request_ref: str | None
     version: int
     risk: str = ""
+    content_bytes: int | None = None
+    """Size of the returned contents (resource reads, prompt gets, completions); never the contents."""
+    content_sha256: str = ""
     prev_hash: str
     hash: str
 

@@ -74,7 +74,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from gateway.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_encoder, chain_hash, hash_ts
+from gateway.audit.chain import GENESIS_HASH, HASHED_FIELDS, canonical_encoder, chain_hash, hash_ts, hashed_names
 from gateway.audit.checkpoints import Signer, checkpoint_row
 from gateway.audit.storable import TEXT_MAX_CHARS, arguments_document, clean_text, fit, storable_field
 from gateway.models import AuditCheckpoint, AuditRecord
@@ -246,10 +246,13 @@ def _prepare(
         "request_ref": request_ref,
         "version": int(event.version),
         "risk": event.risk,
+        "content_bytes": event.content_bytes,
+        "content_sha256": column("content_sha256", event.content_sha256),
     }
     if notes:  # every change made to store the event, for the auditor
         fields["error"] = fit(f"{error}\n[audit: {'; '.join(notes)}]".lstrip("\n"), TEXT_MAX_CHARS)
-    text = _ENCODE(fields if event.version >= 2 or event.risk else {k: v for k, v in fields.items() if k != "risk"})
+    names = hashed_names(event.version, fields)
+    text = _ENCODE(fields if len(names) == len(fields) else {k: fields[k] for k in names})
     # Only a top-level key can read '"seq":' (a quote inside a JSON string is escaped).
     at = text.index(_SEQ_KEY) + len(_SEQ_KEY)
     values = list(fields.values())

@@ -46,7 +46,7 @@ def _explanation(gateway: GatewayState, identity: str, tool: str, args: str) -> 
     if not isinstance(arguments, dict):
         return {"error": "the arguments must be a JSON object"}
     policy = gateway.policies.current
-    server, _, upstream = tool.partition(gateway.settings.tool_separator)
+    server, upstream = gateway.pool.split(tool)
     call = ToolCall(tool, server, upstream, arguments, call_id="explain")
     result = explain(policy, call, Identity(identity, policy.roles_of(identity)))
     shown = [t for t in result.traces if t.rule.kind == "tool" and t.rule.tools.matches(tool)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from gateway.names import split_offline
 from gateway.policy.compiled import SERVER_REQUESTS, GlobSet, Grant, Policy, ResourceScope, Rule
 from gateway.policy.condition import ConditionError, MissingField, activation, kind_activation
 from gateway.policy.problems import Location, Problem
@@ -119,7 +120,7 @@ def _tool_rule(rule: Rule, catalog: Mapping[str, Mapping[str, Any]], tools: list
     if rule.condition is None:
         return problems
     for tool in matching:
-        server, _, upstream = tool.partition(separator)
+        server, upstream = split_offline(tool, separator)
         args = sample_arguments(catalog[tool])
         variables = activation(
             args, identity_name="sample-identity", roles=[], tool=tool, server=server, upstream_tool=upstream

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.names import split_offline
 from gateway.policy.compiled import SERVER_REQUESTS, Policy
 from gateway.policy.engine import decide
 from gateway.policy.load import PATTERNS, validate
@@ -61,7 +62,9 @@ class CompletionRef(_Spec):
 class Request(_Spec):
     """Exactly one request, as a case (or `warden policy explain`) names it."""
 
-    tool: str | None = Field(None, description="Public tool name, <server><separator><tool>.")
+    tool: str | None = Field(
+        None, description="Public tool name: <server><separator><tool>, or an unprefixed mount's own name."
+    )
     resource: ResourceRef | None = None
     prompt: str | None = Field(None, description="Public prompt name, <server><separator><prompt>.")
     completion: CompletionRef | None = None
@@ -148,7 +151,7 @@ def case_request(case: Request, separator: str = "__", call_id: str = "policy-te
     if case.tool is not None or case.prompt is not None:
         name = case.tool if case.tool is not None else case.prompt
         assert name is not None
-        server, _, upstream = name.partition(separator)
+        server, upstream = split_offline(name, separator)
         return ToolCall(name, server, upstream, case.arguments, call_id, kind=kind)
     if case.resource is not None:
         ref = case.resource
@@ -165,7 +168,7 @@ SERVER_METHODS = {"sampling": "sampling/createMessage", "elicitation": "elicitat
 
 def _completion_request(ref: CompletionRef, arguments: dict[str, Any], separator: str, call_id: str) -> ToolCall:
     if ref.prompt is not None:
-        server, _, upstream = ref.prompt.partition(separator)
+        server, upstream = split_offline(ref.prompt, separator)
         args = {**arguments, "ref_type": "ref/prompt"}
         return ToolCall(ref.prompt, server, upstream, args, call_id, kind="completion")
     server, template = ref.server or "", ref.template or ""

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 
+from gateway.names import split_offline
 from gateway.risk.suggest import CatalogTool
 from gateway.upstream import UpstreamPool, load_upstreams
 
@@ -58,8 +59,15 @@ def from_json(data: Any, separator: str = "__") -> list[CatalogTool]:
             tool = types.Tool.model_validate(raw.get("definition", raw))
         except (AttributeError, ValueError) as exc:
             raise CatalogError(f"tools[{i}] is not an MCP tool: {exc}") from exc
-        server, sep, name = tool.name.partition(separator)
-        if not sep or not name:
+        server, name = _server_and_tool(raw, tool.name, separator)
+        if not server:
             raise CatalogError(f"tools[{i}]: {tool.name!r} is not a public name <server>{separator}<tool>")
         found.append(CatalogTool(tool.name, server, tool.model_copy(update={"name": name})))
     return found
+
+
+def _server_and_tool(raw: Any, public: str, separator: str) -> tuple[str, str]:
+    """`/admin/tools` rows name their server and upstream tool (unprefixed mounts too); else split the name."""
+    if isinstance(raw, Mapping) and isinstance(raw.get("server"), str) and isinstance(raw.get("tool"), str):
+        return raw["server"], raw["tool"]
+    return split_offline(public, separator)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.names import split_offline
 from gateway.policy import Location, Policy, PolicyError, Problem, decide, load_policy
 from gateway.policy.load import policy_files
 from gateway.policy.testing import CaseResult, case_files, load_cases, run_case, run_tests
@@ -264,6 +265,6 @@ def _access_changes(before: Policy, after: Policy, tools: list[str], separator: 
 
 
 def _effect(policy: Policy, name: str, tool: str, separator: str) -> str:
-    server, _, upstream = tool.partition(separator)
+    server, upstream = split_offline(tool, separator)
     decision = decide(policy, ToolCall(tool, server, upstream, {}, "review"), Identity(name, policy.roles_of(name)))
     return f"{decision.effect} {','.join(decision.rule_ids)}"

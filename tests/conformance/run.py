@@ -21,15 +21,17 @@ IDENTITY = "conformance-agent"
 POLICY = f"""
 identities:
   {IDENTITY}:
-    grants: ["conf__*"]
+    grants: ["*"]
+    resources: {{conf: ["**"]}}
+    prompts: ["*"]
 """
-# Issue 13 item 6 (not built yet): once the gateway can mount an upstream without a prefix, mount
-# `conf` unprefixed here, since the suite calls the upstream's own names (`test_image_content`, not
-# `conf__test_image_content`); how grants name an unprefixed upstream's tools is that issue's call.
+# `conf` is mounted unprefixed (issue 13 item 6): the suite calls the upstream's own names
+# (`test_image_content`), and grants name an unprefixed upstream's tools by those names.
 UPSTREAMS = """
 servers:
   conf:
     url: {url}
+    prefix: false
 """
 
 
@@ -59,7 +61,7 @@ def main() -> None:
         print(f"MCP conformance suite {suite} (Node {node}), directly against the conformance upstream:")
         print(table(direct(install, Path(tmp) / "a")))
         if "--direct-only" not in sys.argv[1:]:
-            print("\nthrough the gateway (upstream `conf`, tools namespaced `conf__...`):")
+            print("\nthrough the gateway (upstream `conf`, mounted unprefixed):")
             print(table(through_gateway(install, Path(tmp) / "b")))
 
 

@@ -2,7 +2,7 @@
 and through a real Warden gateway in front of it (tests/conformance/run.py wires both).
 
 Directly, every scenario must pass: that is what makes the upstream a fair yardstick.
-Through the gateway (upstream `conf`, its tools namespaced `conf__...` today, the suite's
+Through the gateway (upstream `conf` mounted unprefixed, so tools keep their own names, the suite's
 requests carrying an identity key added by the bearer proxy), the scenarios that pass must
 include every one in through_gateway_baseline.json: the bar only rises. The baseline also
 names, for each scenario that still fails, the issue whose work makes it pass. Both tables

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -15,6 +16,7 @@ from tests.gateway.harness import (
     FIXTURE_POLICY,
     Gateway,
     NotesUpstream,
+    connect,
     fixture_policy_dir,
     run_gateway,
     upstreams_yaml,
@@ -98,6 +100,17 @@ def test_an_oversized_mcp_body_is_a_jsonrpc_413_before_it_is_read(gw: Gateway) -
     streamed = stream_body(gw.port, "POST", "/mcp", 64 * 1024 * 1024, auth)
     assert streamed.status == 413 and streamed.sent < 16 * 1024 * 1024, streamed
     assert streamed.json()["jsonrpc"] == "2.0"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_sdk_client_sending_an_oversized_argument_reads_a_jsonrpc_error(gw: Gateway, mode: str) -> None:
+    async with connect(gw, "writer-agent", mode) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("notes__echo", {"text": "x" * 1_500_000})
+        assert "request body too large: at most 1048576 bytes" in refused.value.message
+        small = await client.call_tool("notes__echo", {"text": "x"})
+        assert not small.is_error, "the client and its session keep working"
 
 
 def test_an_unauthenticated_mcp_body_is_refused_before_it_is_sent(gw: Gateway) -> None:

@@ -230,3 +230,18 @@ async def test_records_before_and_after_the_risk_field_verify_and_risk_is_covere
     assert verify(engine, None).ok
     sql(engine, "UPDATE audit_events SET risk = 'read-only' WHERE seq = 2")
     assert damage(engine, None)[0] == 2
+
+
+async def test_records_with_content_size_and_hash_verify_and_the_content_fields_are_covered(engine: Engine) -> None:
+    """Version 3 records (resource reads, prompt gets, completions) hash ``content_bytes`` and
+    ``content_sha256`` beside version 2 ones; a size or hash written into any record is caught."""
+    old = [make_event(n, version=2) for n in range(3)]
+    new = [make_event(n, version=3, content_bytes=120 + n, content_sha256="ab" * 32) for n in range(3, 6)]
+    await write(engine, [*old, *new])
+    assert verify(engine, None).ok
+    sql(engine, "UPDATE audit_events SET content_bytes = 7 WHERE seq = 5")
+    assert damage(engine, None)[0] == 5
+    sql(engine, "UPDATE audit_events SET content_bytes = 124 WHERE seq = 5")
+    assert verify(engine, None).ok
+    sql(engine, "UPDATE audit_events SET content_sha256 = 'cd' WHERE seq = 1")
+    assert damage(engine, None)[0] == 1

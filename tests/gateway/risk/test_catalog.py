@@ -51,6 +51,14 @@ def test_a_name_without_a_server_is_refused() -> None:
         from_json({"tools": ["reset"]})
 
 
+def test_admin_tools_rows_of_an_unprefixed_upstream_keep_their_server() -> None:
+    """`/admin/tools` names each row's server and upstream tool, so an unprefixed mount's rows need no separator."""
+    definition = {"name": "test_simple_text", "inputSchema": {"type": "object"}}
+    row = {"name": "test_simple_text", "server": "conf", "tool": "test_simple_text", "definition": definition}
+    (tool,) = from_json([row])
+    assert (tool.public_name, tool.server, tool.tool.name) == ("test_simple_text", "conf", "test_simple_text")
+
+
 def test_an_upstream_that_never_answers_fails_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "upstreams.yaml"
     path.write_text("servers:\n  broken:\n    command: /bin/false\n")

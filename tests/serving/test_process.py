@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -255,3 +256,9 @@ def test_vllm_is_started_with_the_guard_on_its_path(tmp_path: Path) -> None:
     assert command[command.index("--middleware") + 1] == "warden_vllm_guard.KeyOnEveryRoute"
     env = spec.environment({"PYTHONPATH": "/elsewhere"})
     assert env["PYTHONPATH"].split(":") == [str(GUARD_DIR), "/elsewhere"]
+
+
+def test_enforce_eager_reaches_the_command_line_only_when_asked(tmp_path: Path) -> None:
+    spec = ServeSpec(FAKE_INSTALL, tmp_path, "m", (), 0, "hermes")
+    assert "--enforce-eager" not in spec.command()
+    assert dataclasses.replace(spec, enforce_eager=True).command()[-1] == "--enforce-eager"

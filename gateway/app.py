@@ -4,7 +4,12 @@ Every request first passes the edge checks (gateway.edge: Host/Origin allow list
 then its route authenticates before it reads a body. /docs and /openapi.json exist only with
 ``api_docs`` on. The lifespan builds the engine, stores, policy, upstream pool, audit writer and MCP
 session manager once, runs the background tasks (upstream supervisors, policy watcher,
-rate-limit sweep) in one task group, and tears everything down in reverse order.
+rate-limit sweep, the approval listener on PostgreSQL) in one task group, and tears everything
+down in reverse order. The lifespan runs once per worker process (``--workers N``): each builds
+its own engine and pool; what they share lives in PostgreSQL (``gateway.shared``).
+
+``app_from_environment`` is the factory uvicorn's worker processes import (settings from
+``WARDEN_*`` environment variables, as the parent resolved them).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from gateway.identities import IdentityStore
 from gateway.mcp_front import LogLevels, build_mcp_server, build_session_manager, mcp_asgi
 from gateway.metrics import Metrics
 from gateway.pins import ToolPins
-from gateway.policy import PolicyStore, RateLimiter
+from gateway.policy import PolicyStore, RateLimiter, RateLimits
 from gateway.prompts import Prompts
 from gateway.proxy import Proxy
 from gateway.resources import Resources
@@ -45,6 +50,7 @@ from gateway.routes import approvals as approval_routes
 from gateway.routes import audit as audit_routes
 from gateway.routes import tools as tool_routes
 from gateway.sessions import IdentitySessionManager
+from gateway.shared.ratelimits import SharedRateLimiter
 from gateway.state import GatewayState
 from gateway.subscriptions import Subscriptions
 from gateway.upstream import UpstreamPool, load_upstreams
@@ -74,6 +80,24 @@ def _webhook(settings: Settings) -> Webhook | None:
         return None
     secret = settings.approval_webhook_secret.get_secret_value() if settings.approval_webhook_secret else None
     return Webhook(settings.approval_webhook_url, secret, settings.approval_webhook_timeout_s)
+
+
+def _limiter(settings: Settings, engine: Engine) -> RateLimits:
+    if settings.ratelimit_shared and engine.dialect.name == "postgresql":
+        return SharedRateLimiter(engine)
+    return RateLimiter()
+
+
+def _listener_dsn(engine: Engine) -> str | None:
+    """The libpq URL the approval listener connects to; None when the database has no notifications."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def app_from_environment() -> FastAPI:
+    """``create_app`` on settings read from the environment (uvicorn's factory in each worker process)."""
+    return create_app(Settings())
 
 
 def _pool(settings: Settings) -> UpstreamPool:
@@ -163,8 +187,9 @@ def create_app(settings: Settings) -> FastAPI:
             poll_s=settings.approval_poll_s,
             base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
             webhook=_webhook(settings),
+            listen_dsn=_listener_dsn(engine),
         )
-        limiter = RateLimiter()
+        limiter = _limiter(settings, engine)
         proxy = Proxy(
             policies=policies,
             pool=pool,

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     ratelimit_sweep_s: float = Field(
         60.0, gt=0, description="Seconds between sweeps dropping rate-limit windows no call is left in (bounds memory)."
     )
+    ratelimit_shared: bool = Field(
+        True,
+        description="On PostgreSQL, count rate limits in the database: every worker and replica shares one budget "
+        "(SQLite: always in memory, one process).",
+    )
     upstreams_file: Path = Field(Path("upstreams.yaml"), description="YAML file declaring upstream MCP servers.")
     tool_separator: str = Field("__", description="Joins server and tool into the public tool name.")
     list_page_size: int = Field(
@@ -50,6 +55,9 @@ class Settings(BaseSettings):
     # HTTP front
     host: str = Field("127.0.0.1", description="Address the gateway listens on.")
     port: int = Field(8700, description="Port the gateway listens on.")
+    workers: int = Field(
+        1, ge=1, description="Gateway worker processes on HOST:PORT (more than 1 needs PostgreSQL: shared state)."
+    )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted MCP request body, in bytes.")
     max_api_body_bytes: int = Field(
         65_536, gt=0, description="Largest accepted request body of the HTTP API (approvals, admin), in bytes."
@@ -140,7 +148,10 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds a tools/call needing approval waits for the decision before answering pending."
     )
     approval_poll_s: float = Field(
-        1.0, gt=0, description="Seconds between database checks for decisions made elsewhere (CLI) and for expiry."
+        1.0,
+        gt=0,
+        description="Seconds between expiry sweeps, and between re-reads of a held approval while no PostgreSQL "
+        "listener delivers decisions (SQLite: decisions made by the CLI).",
     )
     approval_webhook_url: str | None = Field(None, description="URL POSTed (JSON, HMAC-signed) on each new approval.")
     approval_webhook_secret: SecretStr | None = Field(

@@ -6,7 +6,8 @@ gateway relies on, and upgrading a database to the newest Alembic revision.
 SQLite connections get WAL (readers never block the writer), ``synchronous=FULL``
 (a committed transaction survives SIGKILL and power loss), a busy timeout (waiting
 writers queue instead of failing) and foreign keys. PostgreSQL URLs are sent to the
-psycopg (v3) driver.
+psycopg (v3) driver. On PostgreSQL ``migrate`` holds an advisory lock while it upgrades, so
+several gateway processes starting at once (workers, replicas) migrate one after another.
 
 Must never: create an engine, open a connection or run a migration at import time;
 define tables (``models.py`` does) or write rows.
@@ -19,12 +20,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite connection waits for another writer's lock before failing."""
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATE_LOCK = 0x5741_5244_454E_0001
+"""PostgreSQL advisory lock key held while migrating ("WARDEN" + 1)."""
 
 
 def create_db_engine(url: str) -> Engine:
@@ -66,7 +69,15 @@ def migrate(url_or_engine: str | Engine) -> None:
     """Upgrade the database to the newest revision (``alembic upgrade head``)."""
     engine = create_db_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
-        command.upgrade(alembic_config(engine), "head")
+        if engine.dialect.name != "postgresql":
+            command.upgrade(alembic_config(engine), "head")
+            return
+        with engine.connect() as lock:  # a session lock on its own connection, released before it is pooled
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK})
+            try:
+                command.upgrade(alembic_config(engine), "head")
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK})
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()

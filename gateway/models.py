@@ -1,7 +1,7 @@
 """SQLModel tables of the gateway database and their public schemas.
 
 Owns: the shape of every stored row (``identities``, ``audit_events``, ``audit_checkpoints``,
-``approvals``, ``adapters``, ``console_sessions``, ``tool_pins``) and the schemas that may leave the
+``approvals``, ``adapters``, ``console_sessions``, ``tool_pins``, ``ratelimit_hits``) and the schemas that may leave the
 process (``ApiKeyPublic``, ``ApprovalPublic``, ``AdapterPublic``, ``ToolPinPublic``). The Alembic
 migrations under ``migrations/versions`` must create exactly these tables; a test
 compares them.
@@ -359,3 +359,21 @@ class ToolPin(SQLModel, table=True):
     def public(self) -> ToolPinPublic:
         assert self.id is not None
         return ToolPinPublic(**self.model_dump(exclude={"definition"}), definition=json.loads(self.definition))
+
+
+class RateLimitHit(SQLModel, table=True):
+    """One call counted against one rate limit, shared by every replica (``gateway/shared/ratelimits.py``).
+
+    ``at`` and ``expires_at`` are seconds since the epoch on the DATABASE's clock (one clock for
+    all replicas); a row counts while ``at`` is inside its limit's current window.
+    """
+
+    __tablename__ = "ratelimit_hits"
+    __table_args__ = (Index("ix_ratelimit_hits_window", "limit_id", "identity", "tool", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_SEQ_TYPE)
+    limit_id: str = Field(sa_type=String(128))
+    identity: str = Field(sa_type=String(64))
+    tool: str = Field(sa_type=String(256))
+    at: float = Field(sa_type=Float)
+    expires_at: float = Field(sa_type=Float, index=True)

@@ -108,7 +108,7 @@ class Prompts:
                 refused=unknown,
             )
 
-        ctx = self.proxy.context(caller, call, send, method="prompts/get", request_ref=request_ref, client=client)
+        ctx = await self.proxy.context(caller, call, send, method="prompts/get", request_ref=request_ref, client=client)
         if resolved is None:  # audited as denied, answered like any prompt the identity cannot see
             mark_unknown(ctx, "unknown-prompt", "no such prompt")
         result = await run(self.proxy, ctx, unknown)
@@ -159,7 +159,7 @@ class Prompts:
             )
             return self._filtered(caller, ref, params.argument.name, context, sent_)
 
-        ctx = self.proxy.context(caller, call, send, method="completion/complete")
+        ctx = await self.proxy.context(caller, call, send, method="completion/complete")
         if ref is None:
             mark_unknown(ctx, "unknown-reference", "no such prompt or resource template")
         result = await run(self.proxy, ctx, unknown)

@@ -49,9 +49,9 @@ This module orchestrates; it does not parse JSON-RPC (mcp_front does), decide
 With ``audit_async_outcome`` (off by default) the writer answers outcome records of committed
 calls at once and commits them with the next batch (``AuditWriter.record_outcome``).
 
-Fail closed: if the policy cannot be evaluated, the audit log cannot commit the
-decision, or the approval store cannot be read or written, the call is
-denied, never forwarded, and `warden_fail_closed_total{reason}` counts it.
+Fail closed: if the policy cannot be evaluated, the shared rate-limit counters cannot
+answer, the audit log cannot commit the decision, or the approval store cannot be read or
+written, the call is denied, never forwarded, and `warden_fail_closed_total{reason}` counts it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ from gateway.identities import IdentityStore
 from gateway.metrics import Metrics
 from gateway.models import Approval
 from gateway.pins import ToolPins
-from gateway.policy import PolicyStore, RateLimiter, decide
+from gateway.policy import PolicyStore, RateLimits, RateLimitStoreError, decide
 from gateway.redact import redact
 from gateway.relay import CallRelay, StaleState, open_state, seal_state, to_client_requests
 from gateway.risk import risk_label
@@ -144,7 +144,7 @@ class Proxy:
         identities: IdentityStore,
         audit: AuditWriter,
         desk: ApprovalDesk,
-        limiter: RateLimiter,
+        limiter: RateLimits,
         metrics: Metrics,
         call_timeout_s: float,
         approval_hold_s: float,
@@ -257,7 +257,7 @@ class Proxy:
                 caller, public_name, arguments, request_ref=request_ref, started=started, entry=entry
             )
             return answers.unknown_tool(public_name)
-        ctx = self._context(caller, entry, arguments, request_ref=request_ref, client=client, started=started)
+        ctx = await self._context(caller, entry, arguments, request_ref=request_ref, client=client, started=started)
         ctx.relay = relay
         decision = ctx.decision
         if decision.effect == "deny":
@@ -309,7 +309,7 @@ class Proxy:
             logger.exception("audit: unknown-tool call %s could not be recorded", event.call_id)
             self.metrics.fail_closed.labels("audit").inc()
 
-    def _context(
+    async def _context(
         self,
         caller: Caller,
         entry: CatalogEntry,
@@ -324,7 +324,7 @@ class Proxy:
             entry.public_name, entry.server, entry.tool.name, dict(arguments), _new_id(), entry.definition_hash
         )
         policy_started = time.perf_counter()
-        decision, identity, redact_fields = self._decide(caller.name, call)
+        decision, identity, redact_fields = await self._decide(caller.name, call)
         policy_ms = _ms(policy_started)
         self.metrics.policy_seconds.observe(policy_ms / 1000)
         self.metrics.decisions.labels(decision.effect).inc()
@@ -346,7 +346,7 @@ class Proxy:
         )
         return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event)
 
-    def context(
+    async def context(
         self,
         caller: Caller,
         call: ToolCall,
@@ -358,7 +358,7 @@ class Proxy:
     ) -> CallContext:
         """Decide a resource read, prompt get or completion and build the context it travels with."""
         started = time.perf_counter()
-        decision, identity, redact_fields = self._decide(caller.name, call)
+        decision, identity, redact_fields = await self._decide(caller.name, call)
         policy_ms = _ms(started)
         self.metrics.policy_seconds.observe(policy_ms / 1000)
         self.metrics.decisions.labels(decision.effect).inc()
@@ -391,20 +391,20 @@ class Proxy:
         """Record how a call ended that never reached ``admit`` (a deny)."""
         await self._finish(ctx, outcome, error=error)
 
-    def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
+    async def _decide(self, identity_name: str, call: ToolCall) -> tuple[Decision, Identity, frozenset[str]]:
         """Policy, then rate limits. Any exception here becomes a fail-closed deny."""
         try:
             policy = self.policies.current
             identity = Identity(identity_name, policy.roles_of(identity_name))
             decision = decide(policy, call, identity)
             if decision.effect != "deny":
-                limited = self.limiter.check(policy, identity, call, now=time.monotonic(), decision=decision)
+                limited = await self.limiter.admit(policy, identity, call, time.monotonic(), decision=decision)
                 if limited is not None:
                     decision = limited
             return decision, identity, policy.redact_fields(call.name, kind=call.kind)
         except Exception as exc:  # boundary: policy failure must deny, never allow
             logger.exception("policy evaluation failed for %s", call.name)
-            self.metrics.fail_closed.labels("policy").inc()
+            self.metrics.fail_closed.labels("ratelimit" if isinstance(exc, RateLimitStoreError) else "policy").inc()
             reason = f"policy could not be evaluated ({type(exc).__name__}); failing closed"
             return Decision("deny", ("fail-closed",), reason), Identity(identity_name), frozenset()
 

@@ -135,7 +135,7 @@ class Resources:
         target = self.target(public)
         if target is None:  # audited as denied, answered like any resource the identity cannot read
             call = ToolCall(public, "", public[:256], {"uri": public}, new_id(), kind="resource")
-            ctx = self.proxy.context(caller, call, nowhere, method="resources/read", request_ref=request_ref)
+            ctx = await self.proxy.context(caller, call, nowhere, method="resources/read", request_ref=request_ref)
             mark_unknown(ctx, "unknown-resource", "no such resource")
             return await run(self.proxy, ctx, unknown)
         upstream, uri = target.upstream, target.uri
@@ -149,7 +149,9 @@ class Resources:
                 refused=unknown,
             )
 
-        ctx = self.proxy.context(caller, call, send, method="resources/read", request_ref=request_ref, client=client)
+        ctx = await self.proxy.context(
+            caller, call, send, method="resources/read", request_ref=request_ref, client=client
+        )
         result = await run(self.proxy, ctx, unknown)
         if isinstance(result, types.ReadResourceResult):
             return uris.rewrite(upstream, result)

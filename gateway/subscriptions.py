@@ -137,7 +137,7 @@ class Subscriptions:
         target = self.resources.target(public)
         server, uri = (target.upstream.name, target.uri) if target is not None else ("", public[:256])
         call = ToolCall(public, server, uri, {"uri": uri}, new_id(), kind="resource")
-        ctx = self.resources.proxy.context(caller, call, nowhere, method=method)
+        ctx = await self.resources.proxy.context(caller, call, nowhere, method=method)
         if target is None:
             mark_unknown(ctx, "unknown-resource", "no such resource")
         if ctx.decision.effect == "deny":

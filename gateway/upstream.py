@@ -639,7 +639,8 @@ def _describe(exc: BaseException) -> str:
 def _is_rejection(exc: BaseException) -> TypeGuard[MCPError]:
     """A JSON-RPC error the upstream sent, not one the SDK made up locally (connection closed, timeout)."""
     local = (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT)
-    return isinstance(exc, MCPError) and exc.code not in local and not _is_connection_failure(exc)
+    isolated = "upstream connection failed" in str(exc).lower()  # gateway.delivery's answer for one broken request
+    return isinstance(exc, MCPError) and exc.code not in local and not isolated and not _is_connection_failure(exc)
 
 
 def _is_connection_failure(exc: BaseException) -> bool:

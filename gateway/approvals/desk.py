@@ -7,10 +7,12 @@ one through the audit writer.
 - ``request`` finds the pending approval of this very call (a retry waits on the same
   one) or records a new one; ``announce`` fires the webhook for a new one, in the
   background.
-- ``hold`` waits for the decision: on a per-approval ``anyio.Event`` set when the
-  decision is made in this process (REST, elicitation), and by re-reading the row every
-  ``poll_s`` for decisions made elsewhere (the CLI writes the database directly). It
-  marks the approval expired when its time is up.
+- ``hold`` waits for the decision on a per-approval event (``approvals.wake``): set when the
+  decision is made in this process (REST, elicitation) and, on PostgreSQL, by the database
+  listener when any process (another replica or worker, the CLI) commits one. It re-reads the
+  row every ``poll_s`` only while no listener delivers decisions (SQLite, where the CLI
+  writes the file directly, or a PostgreSQL listener that is reconnecting). It marks the
+  approval expired when its time is up.
 - ``admit`` lets a retried call through on an approved approval: an exact one is
   consumed atomically (one run, whoever races), a ``tool``-scoped one is reused until
   ``valid_until``.
@@ -29,7 +31,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -47,6 +48,7 @@ from gateway.approvals.store import (
     decider_problem,
     is_expired,
 )
+from gateway.approvals.wake import Wakeups
 from gateway.approvals.webhook import Webhook
 from gateway.audit.writer import AuditWriter
 from gateway.models import Approval, utcnow
@@ -133,12 +135,6 @@ async def settle(
         raise
 
 
-@dataclass(eq=False)
-class _Waiter:
-    event: anyio.Event = field(default_factory=anyio.Event)
-    count: int = 0
-
-
 class ApprovalDesk:
     def __init__(
         self,
@@ -150,6 +146,7 @@ class ApprovalDesk:
         poll_s: float,
         base_url: str,
         webhook: Webhook | None = None,
+        listen_dsn: str | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
@@ -158,13 +155,17 @@ class ApprovalDesk:
         self.poll_s = poll_s
         self.base_url = base_url.rstrip("/")
         self.webhook = webhook
-        self._waiters: dict[str, _Waiter] = {}
+        self.wakeups = Wakeups()
+        self.listen_dsn = listen_dsn
+        """PostgreSQL URL the wake-up listener connects to (None: SQLite, no notifications)."""
         self._tg: anyio.abc.TaskGroup | None = None
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
-        """Run the expiry sweep and deliver webhooks in ``tg`` (the gateway's lifespan task group)."""
+        """Run the expiry sweep, the wake-up listener and webhooks in ``tg`` (the lifespan's task group)."""
         self._tg = tg
         tg.start_soon(self.sweep_forever, name="approval-sweep")
+        if self.listen_dsn is not None:
+            tg.start_soon(self.wakeups.listen_forever, self.listen_dsn, self.poll_s, name="approval-listener")
 
     def link(self, approval_id: str) -> str:
         """Where a person finds this approval (REST: GET returns it, POST .../approve|deny decides)."""
@@ -201,10 +202,10 @@ class ApprovalDesk:
     async def hold(self, approval_id: str, timeout_s: float) -> Approval:
         """Wait up to ``timeout_s`` for a decision; return the row as it then is (maybe still pending)."""
         deadline = time.monotonic() + timeout_s
-        waiter = self._waiters.setdefault(approval_id, _Waiter())
-        waiter.count += 1
+        self.wakeups.enter(approval_id)
         try:
             while True:
+                woken = self.wakeups.event(approval_id)  # before the read: a decision after it still wakes us
                 approval = await _run(self.store.get, approval_id)
                 if approval is None:
                     raise ApprovalStoreError(f"approval {approval_id} disappeared while held")
@@ -217,12 +218,13 @@ class ApprovalDesk:
                 if remaining <= 0:
                     return approval
                 until_expiry = (approval.expires_at - now).total_seconds()
-                with anyio.move_on_after(min(self.poll_s, remaining, until_expiry)):
-                    await waiter.event.wait()
+                wait_s = min(remaining, until_expiry)
+                if not self.wakeups.listening:
+                    wait_s = min(wait_s, self.poll_s)
+                with anyio.move_on_after(wait_s):
+                    await woken.wait()
         finally:
-            waiter.count -= 1
-            if waiter.count == 0 and self._waiters.get(approval_id) is waiter:
-                del self._waiters[approval_id]
+            self.wakeups.leave(approval_id)
 
     async def use(self, approval: Approval) -> bool:
         """Take the run a just-approved approval allows the held call (exact: consume it once)."""
@@ -239,9 +241,7 @@ class ApprovalDesk:
         approval = await settle(
             self.store, self.audit, approval_id, decider=decider, roles=roles, verdict=verdict, reason=reason
         )
-        waiter = self._waiters.pop(approval_id, None)
-        if waiter is not None:
-            waiter.event.set()
+        self.wakeups.wake(approval_id)
         return approval
 
     def may_see(self, approval: Approval, name: str) -> bool:

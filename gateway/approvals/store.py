@@ -18,6 +18,8 @@ Its id reads ``apr_`` plus 12 random characters of ``[a-z0-9]``.
 Every transition is one conditional ``UPDATE ... WHERE state = <expected>`` whose
 row count says whether this caller won: two deciders, or two retries racing for one
 exact approval, cannot both succeed. Who may decide is the pure ``decider_problem``.
+On PostgreSQL a decision also sends ``pg_notify('warden_approvals', <id>)`` in the same
+transaction, delivered when it commits: held calls in every process wake (``approvals.wake``).
 
 Methods are synchronous and short; async callers run them with
 ``anyio.to_thread.run_sync``. Every database failure surfaces as
@@ -37,10 +39,11 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, or_, select
 
+from gateway.approvals.wake import CHANNEL
 from gateway.audit.storable import clean_text
 from gateway.models import Approval, utcnow
 from gateway.redact import redact, redact_text
@@ -232,7 +235,7 @@ class ApprovalStore:
             .where(col(Approval.id) == approval_id, col(Approval.state) == "pending", col(Approval.expires_at) > now)
             .values(**values)
         )
-        if self._execute(statement, f"decide approval {approval_id}") == 1:
+        if self._execute(statement, f"decide approval {approval_id}", notify=approval_id) == 1:
             return self._require(approval_id)
         raise conflict(self._require(approval_id), now)
 
@@ -277,9 +280,13 @@ class ApprovalStore:
         except SQLAlchemyError as exc:
             raise ApprovalStoreError(f"could not {what}: {exc}") from exc
 
-    def _execute(self, statement: Any, what: str) -> int:
+    def _execute(self, statement: Any, what: str, notify: str | None = None) -> int:
+        """Run ``statement``; on PostgreSQL, with ``notify``, announce that approval when it commits (if it changed)."""
         try:
             with self._engine.begin() as conn:
-                return int(conn.execute(statement).rowcount)
+                changed = int(conn.execute(statement).rowcount)
+                if changed and notify is not None and conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": notify})
+                return changed
         except SQLAlchemyError as exc:
             raise ApprovalStoreError(f"could not {what}: {exc}") from exc

@@ -1,8 +1,16 @@
-"""`warden gateway serve`: run the MCP gateway with uvicorn."""
+"""`warden gateway serve`: run the MCP gateway with uvicorn, in one process or `--workers N`.
+
+With several workers uvicorn starts N processes on one socket, each importing
+`gateway.app:app_from_environment` and running its own lifespan (engine, upstream pool,
+audit writer, approval listener). The options given here reach them as ``WARDEN_*``
+environment variables. More than one worker needs PostgreSQL: rate-limit budgets and
+approval wake-ups are shared there (gateway.shared); on SQLite they would be per process.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +26,9 @@ def serve(
     policy_dir: Annotated[Path | None, typer.Option(help="Directory of policy YAML files.")] = None,
     upstreams: Annotated[Path | None, typer.Option(help="YAML file declaring the upstream MCP servers.")] = None,
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy database URL of the audit log.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default from settings: 1; >1 needs PostgreSQL).")
+    ] = None,
 ) -> None:
     """Serve MCP at http://HOST:PORT/mcp, plus /healthz, /readyz and /metrics.
 
@@ -29,6 +40,7 @@ def serve(
 
     from gateway.app import create_app
     from gateway.config import Settings
+    from gateway.db import migrate
     from gateway.policy import PolicyError, load_policy
     from gateway.upstream import UpstreamFileError, load_upstreams
 
@@ -40,6 +52,7 @@ def serve(
             "policy_dir": policy_dir,
             "upstreams_file": upstreams,
             "database_url": database_url,
+            "workers": workers,
         }.items()
         if value is not None
     }
@@ -52,4 +65,20 @@ def serve(
     except (PolicyError, UpstreamFileError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    log_level = settings.log_level.lower()
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        return
+    if not settings.database_url.startswith("postgresql"):
+        typer.echo("error: --workers above 1 needs a PostgreSQL database_url (shared budgets and approvals)", err=True)
+        raise typer.Exit(1)
+    migrate(settings.database_url)  # once, before the workers start (each would wait on the migration lock)
+    os.environ.update({f"WARDEN_{key.upper()}": str(value) for key, value in overrides.items()})
+    uvicorn.run(
+        "gateway.app:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+    )

@@ -12,7 +12,7 @@ from gateway.policy.compiled import Policy
 from gateway.policy.engine import Explanation, RuleTrace, decide, explain
 from gateway.policy.load import load_policy
 from gateway.policy.problems import Location, PolicyError, Problem
-from gateway.policy.ratelimit import RateLimiter
+from gateway.policy.ratelimit import RateLimiter, RateLimits, RateLimitStoreError
 from gateway.policy.schema_check import check_against_catalog, lint_policy
 from gateway.policy.store import PolicyStore
 from gateway.policy.uri import normalise_uri
@@ -24,7 +24,9 @@ __all__ = [
     "PolicyError",
     "PolicyStore",
     "Problem",
+    "RateLimitStoreError",
     "RateLimiter",
+    "RateLimits",
     "RuleTrace",
     "check_against_catalog",
     "decide",

@@ -1,6 +1,10 @@
 """Rate limits: the one stateful part of policy, kept out of the pure `decide()`.
 
-Owns `RateLimiter`, an in-memory sliding-window log per (limit id, identity, tool).
+Owns `RateLimits`, what the gateway asks of a limiter (`await admit(...)`), and `RateLimiter`,
+an in-memory sliding-window log per (limit id, identity, tool): the default, and what a
+single process on SQLite uses. Replicas on PostgreSQL share one budget through
+`gateway.shared.ratelimits.SharedRateLimiter` instead (same semantics, the database's clock).
+A limiter that cannot answer raises `RateLimitStoreError`; the gateway then denies the call.
 It counts only calls that policy would otherwise let through (allow or approve) and
 that it does not itself refuse, so a denied call never uses up a caller's budget.
 State is per process and lost on restart; limits are matched by id, so a hot reload
@@ -13,12 +17,31 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Protocol
 
 import anyio
 
 from gateway.policy.compiled import Policy
 from gateway.policy.engine import decide
 from gateway.types import Decision, Identity, ToolCall
+
+
+class RateLimitStoreError(Exception):
+    """The shared rate-limit counters could not be read or written. The gateway must deny the call."""
+
+
+class RateLimits(Protocol):
+    """What the gateway's call pipeline asks of a rate limiter."""
+
+    async def admit(
+        self, policy: Policy, identity: Identity, call: ToolCall, now: float, *, decision: Decision
+    ) -> Decision | None:
+        """None if the call is within every matching limit (it is then counted); else a deny naming the limit."""
+        ...
+
+    async def sweep(self, interval_s: float) -> None:
+        """Drop state no decision depends on any more, every `interval_s` seconds, until cancelled."""
+        ...
 
 
 class RateLimiter:
@@ -66,6 +89,12 @@ class RateLimiter:
         for hits in windows:
             hits.append(now)
         return None
+
+    async def admit(
+        self, policy: Policy, identity: Identity, call: ToolCall, now: float, *, decision: Decision
+    ) -> Decision | None:
+        """`check` for the gateway's pipeline (`RateLimits`): in memory, it never waits."""
+        return self.check(policy, identity, call, now, decision=decision)
 
     def forget_idle(self, now: float | None = None) -> int:
         """Drop the windows whose every call has left them (they limit nothing); how many were dropped."""

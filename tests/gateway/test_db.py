@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from gateway.db import alembic_config, create_db_engine, migrate
+from tests.gateway.conftest import PostgresServer
 
 
 def test_sqlite_connections_are_durable_wal(tmp_path: Path) -> None:
@@ -57,3 +59,35 @@ def test_the_initial_revision_downgrades_cleanly(tmp_path: Path) -> None:
     migrate(engine)
     assert {"identities", "audit_events", "approvals"} <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_processes_migrating_one_postgresql_database_at_once_take_turns(postgres_server: PostgresServer) -> None:
+    """Workers and replicas start together: four migrations of one EMPTY database race, all succeed, once."""
+    name = "warden_migrate_race"
+    postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    postgres_server.execute(f"CREATE DATABASE {name}")
+    url = postgres_server.url(name)
+    start, failures = threading.Barrier(4), []
+
+    def race() -> None:
+        start.wait(10)
+        try:
+            migrate(url)
+        except Exception as exc:  # collected: the assertion below names it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert failures == []
+        engine = create_db_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+            locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            assert conn.execute(text(locks)).scalar() == 0  # released, not left on a pooled connection
+        engine.dispose()
+    finally:
+        postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -1,7 +1,7 @@
 """Audit events carry the size and sha256 of returned contents (resource reads, prompt gets,
 completions), never the contents; hashed from record version 3.
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 

@@ -1,7 +1,7 @@
 """Rate-limit hits shared by every replica: a sliding log per (limit, identity, tool).
 
 Revision ID: 0010
-Revises: 0011 (was 0008; re-chained after int brought 0011)
+Revises: 0009
 Create Date: 2026-12-02
 
 Frozen: a revision never imports ``gateway.models``; the types are spelled out.

@@ -32,6 +32,7 @@ from finetune.toolcall_parse import parse
 
 CASES = "natural_mcp.jsonl"
 CATALOGS = "mcp_catalogs.json"
+"""In finetune.data (one shipped copy of the five servers' tools/list; schemas, not eval requests)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ def _read(name: str) -> str:
 
 def catalogs() -> dict[str, list[dict[str, Any]]]:
     """Server name -> its tools as OpenAI tools."""
-    raw = json.loads(_read(CATALOGS))
+    raw = json.loads(resources.files("finetune.data").joinpath(CATALOGS).read_text())
     return {server: [to_openai(t, f"{CATALOGS}:{server}") for t in tools] for server, tools in raw.items()}
 
 

@@ -82,7 +82,25 @@ FRAMES: dict[str, list[Frame]] = {
     "simulate-research-query": [
         ask(["Research {topic} for me.", "Look into {topic} and report back."], topic=lambda rng: v.pick(rng, v.TOPICS))
     ],
+    "get-roots-list": [ask(["Which folders have I shared with the server?", "What roots can the server see from me?"])],
+    "trigger-elicitation-request": [
+        ask(["Have the server ask me a few questions.", "Start the demo form that asks for my details."])
+    ],
+    "trigger-url-elicitation": [
+        ask(
+            ["Send me to {url} to finish signing in.", "I need to complete the flow at {url}; open it for me."],
+            url=lambda rng: Said(u := rng.choice(_URLS), u),
+        )
+    ],
+    "trigger-sampling-request": [
+        ask(
+            ["Have the server ask the model: {prompt}", "Let the server sample an answer to {prompt}"],
+            prompt=lambda rng: v.quoted(rng, v.QUOTES),
+        )
+    ],
 }
+
+_URLS = ["https://example.com/login", "https://auth.example.org/consent?id=42", "https://id.example.net/verify"]
 
 
 def _fixed(result: str, answer: str) -> Reply:
@@ -124,4 +142,10 @@ REPLIES: dict[str, Reply] = {
     "toggle-subscriber-updates": _fixed("Started simulated resource updates", "Updates are on."),
     "trigger-long-running-operation": _fixed("Long running operation completed.", "The operation finished."),
     "simulate-research-query": _fixed("Research complete on {topic}", "The research on {topic} is done."),
+    "get-roots-list": _fixed(
+        "Current MCP Roots (1 total): file:///home/user/project", "You share one root: the project."
+    ),
+    "trigger-elicitation-request": _fixed("User provided the requested information.", "You filled in the form."),
+    "trigger-url-elicitation": _fixed("URL elicitation completed for {url}", "The flow at {url} is complete."),
+    "trigger-sampling-request": _fixed("LLM sampling result: done", "The model answered the server's prompt."),
 }

@@ -43,7 +43,7 @@ def test_set_covers_five_real_servers_with_calls_and_no_calls() -> None:
 
 
 def test_catalog_snapshot_is_the_servers_tools_list_the_gateway_tests_use() -> None:
-    snapshot = json.loads((ROOT / "finetune/eval/mcp_catalogs.json").read_text())
+    snapshot = json.loads((ROOT / "finetune/data/mcp_catalogs.json").read_text())
     assert snapshot == json.loads((ROOT / "tests/gateway/risk/catalogs.json").read_text())
 
 

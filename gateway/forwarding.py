@@ -27,7 +27,7 @@ from gateway import answers
 from gateway.policy.engine import DEFAULT_DENY
 from gateway.proxy import CallContext, Proxy, Sent
 from gateway.types import Decision, canonical_json
-from gateway.upstream import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
 RESOURCE_NOT_FOUND = -32002
 """The MCP error code of a resource that does not exist (or that the caller may not read)."""
@@ -75,8 +75,8 @@ async def sent(
     """
     try:
         result = await request()
-    except UpstreamRefused as exc:
-        return refused, "tool_error", {"error": f"upstream error {exc.code}: {exc}"}
+    except UpstreamRejected as exc:
+        return refused, "tool_error", {"error": str(exc)}
     except UpstreamTimeout as exc:
         return Refused(types.INTERNAL_ERROR, answers.upstream_failed(server)), "timeout", {"error": str(exc)}
     except UpstreamUnavailable as exc:

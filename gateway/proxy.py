@@ -319,32 +319,13 @@ class Proxy:
         client: ClientFeatures,
         started: float,
     ) -> CallContext:
-        """Decide the call and build the one context it travels with."""
+        """Decide a tools/call and build the one context it travels with."""
         call = ToolCall(
             entry.public_name, entry.server, entry.tool.name, dict(arguments), _new_id(), entry.definition_hash
         )
-        policy_started = time.perf_counter()
-        decision, identity, redact_fields = await self._decide(caller.name, call)
-        policy_ms = _ms(policy_started)
-        self.metrics.policy_seconds.observe(policy_ms / 1000)
-        self.metrics.decisions.labels(decision.effect).inc()
-        event = AuditEvent(
-            call_id=call.call_id,
-            phase="decision",
-            method="tools/call",
-            identity=identity.name,
-            server=call.server,
-            tool=call.tool,
-            arguments=call.arguments,
-            args_hash=call.args_hash,
-            effect=decision.effect,
-            rule_ids=decision.rule_ids,
-            reason=decision.reason,
-            latency_policy_ms=policy_ms,
-            request_ref=request_ref,
-            risk=risk_label(entry.tool),
+        return await self._decided(
+            caller, call, entry, None, method="tools/call", request_ref=request_ref, client=client, started=started
         )
-        return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event)
 
     async def context(
         self,
@@ -357,9 +338,26 @@ class Proxy:
         client: ClientFeatures = ClientFeatures(),
     ) -> CallContext:
         """Decide a resource read, prompt get or completion and build the context it travels with."""
-        started = time.perf_counter()
+        return await self._decided(
+            caller, call, None, send, method=method, request_ref=request_ref, client=client, started=time.perf_counter()
+        )
+
+    async def _decided(
+        self,
+        caller: Caller,
+        call: ToolCall,
+        entry: CatalogEntry | None,
+        send: Sender | None,
+        *,
+        method: str,
+        request_ref: str | None,
+        client: ClientFeatures,
+        started: float,
+    ) -> CallContext:
+        """Decide ``call`` (policy, then rate limits) and build its context with the decision event."""
+        policy_started = time.perf_counter()
         decision, identity, redact_fields = await self._decide(caller.name, call)
-        policy_ms = _ms(started)
+        policy_ms = _ms(policy_started)
         self.metrics.policy_seconds.observe(policy_ms / 1000)
         self.metrics.decisions.labels(decision.effect).inc()
         event = AuditEvent(
@@ -376,8 +374,9 @@ class Proxy:
             reason=decision.reason,
             latency_policy_ms=policy_ms,
             request_ref=request_ref,
+            risk=risk_label(entry.tool) if entry is not None else "",
         )
-        return CallContext(call, None, caller, identity, decision, redact_fields, started, client, event, send=send)
+        return CallContext(call, entry, caller, identity, decision, redact_fields, started, client, event, send=send)
 
     async def admit(self, ctx: CallContext) -> Any:
         """A decided call that policy does not deny: hold it for approval, or commit and forward it."""

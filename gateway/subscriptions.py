@@ -33,7 +33,7 @@ from gateway.changes import ToolListChanges
 from gateway.forwarding import RESOURCE_NOT_FOUND, Refused, mark_unknown, new_id, nowhere
 from gateway.resources import Resources, Target
 from gateway.types import Caller, ToolCall
-from gateway.upstream import Upstream, UpstreamPool, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream import Upstream, UpstreamPool, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Subscriptions:
         """Subscribe or unsubscribe upstream; a failure is logged (it is retried on reconnect)."""
         try:
             await change(uri, self.timeout_s)
-        except (UpstreamRefused, UpstreamTimeout, UpstreamUnavailable) as exc:
+        except (UpstreamRejected, UpstreamTimeout, UpstreamUnavailable) as exc:
             logger.warning("upstream (un)subscribe of %s failed: %s", uri, exc)
 
     # ---- relaying ------------------------------------------------------------------------

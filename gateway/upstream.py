@@ -98,7 +98,10 @@ class UpstreamUnavailable(RuntimeError):
 
 
 class UpstreamRejected(RuntimeError):
-    """The upstream answered the call with a JSON-RPC error; the client gets it as one (not a tool result)."""
+    """The upstream answered a request with a JSON-RPC error (``error``: its code, message and data).
+
+    A tools/call passes it to the client as that error; reads, gets and completions answer
+    it like a missing item (gateway.forwarding)."""
 
     def __init__(self, server: str, error: types.ErrorData) -> None:
         super().__init__(f"upstream {server!r} answered JSON-RPC error {error.code}: {error.message[:200]}")
@@ -107,14 +110,6 @@ class UpstreamRejected(RuntimeError):
 
 class UpstreamTimeout(RuntimeError):
     """The upstream did not answer within the call timeout."""
-
-
-class UpstreamRefused(RuntimeError):
-    """The upstream answered the request with a JSON-RPC error (``code``); the text is the upstream's."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 _CALL_RELAY: ContextVar[CallRelay | None] = ContextVar("warden_call_relay", default=None)
@@ -543,7 +538,7 @@ class Upstream:
     async def send(self, request: Callable[[Client], Awaitable[T]], timeout_s: float) -> T:
         """Send one request (resources/read, prompts/get, completion/complete, ...) with a timeout.
 
-        Raises UpstreamRefused when the upstream answers with a JSON-RPC error, UpstreamTimeout,
+        Raises UpstreamRejected when the upstream answers with a JSON-RPC error, UpstreamTimeout,
         or UpstreamUnavailable (the connection is down or broke: it is torn down and reconnected).
         """
         if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
@@ -556,9 +551,9 @@ class Upstream:
                 return await request(client)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
-        except MCPError as exc:
-            raise UpstreamRefused(exc.error.code, exc.error.message) from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
+            if _is_rejection(exc):
+                raise UpstreamRejected(self.name, exc.error) from exc
             reason = _describe(exc)
             if _is_connection_failure(exc):
                 self.mark_broken(reason)

@@ -25,18 +25,9 @@ from finetune.eval.interval import of
 from finetune.evaluate import Generate
 from finetune.toolcall_parse import parse
 
-AST_CATEGORIES = (
-    "simple_python",
-    "multiple",
-    "parallel",
-    "parallel_multiple",
-    "live_simple",
-    "live_multiple",
-    "live_parallel",
-    "live_parallel_multiple",
-)
 NO_CALL = ("irrelevance", "live_irrelevance")
 ANY_CALL = ("live_relevance",)
+AST_CATEGORIES = tuple(c for c in bfcl.SINGLE_TURN if c not in (*NO_CALL, *ANY_CALL))
 CATEGORIES = (*AST_CATEGORIES, *NO_CALL, *ANY_CALL)
 assert set(CATEGORIES) == set(bfcl.SINGLE_TURN), "finetune.bfcl.SINGLE_TURN (the leak guard's list) must match"
 """The single-turn, Python-typed categories of BFCL v4 (java/javascript, multi-turn, memory and web

@@ -32,6 +32,9 @@ def _links(rng: random.Random) -> Said:
     return v.count(rng, 4, 10)
 
 
+_URLS = ["https://example.com/login", "https://auth.example.org/consent?id=42", "https://id.example.net/verify"]
+
+
 FRAMES: dict[str, list[Frame]] = {
     "echo": [
         ask(
@@ -99,8 +102,6 @@ FRAMES: dict[str, list[Frame]] = {
         )
     ],
 }
-
-_URLS = ["https://example.com/login", "https://auth.example.org/consent?id=42", "https://id.example.net/verify"]
 
 
 def _fixed(result: str, answer: str) -> Reply:

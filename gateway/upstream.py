@@ -506,26 +506,15 @@ class Upstream:
         An input-required result is returned only to a relay of a 2026-07-28 client (which
         answers it); every other caller gets a CallToolResult or an Upstream* error.
         """
-        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
-            detail = f": {self.last_error}" if self.last_error else ""
-            raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
-        client = self._client
-        assert client is not None
+        client = await self._ready_client(timeout_s)
         key = next(_call_keys)
         self._in_flight[key] = relay
         token = _CALL_RELAY.set(relay)
         try:
             with anyio.fail_after(timeout_s):
                 result = await _send(client, tool, dict(arguments), relay, dict(meta) if meta else {})
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
-            if _is_rejection(exc):
-                raise UpstreamRejected(self.name, exc.error) from exc
-            reason = _describe(exc)
-            if _is_connection_failure(exc):
-                self.mark_broken(reason)
-            raise UpstreamUnavailable(f"upstream {self.name!r} failed: {reason}") from exc
+            raise self._failure(exc, timeout_s) from exc
         finally:
             _CALL_RELAY.reset(token)
             self._in_flight.pop(key, None)
@@ -535,29 +524,38 @@ class Upstream:
             raise UpstreamUnavailable(f"upstream {self.name!r} asked for input the gateway cannot relay")
         return result
 
+    async def _ready_client(self, timeout_s: float) -> Client:
+        """The connected client, after waiting (bounded) for a reconnecting upstream: nothing was sent yet."""
+        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):
+            detail = f": {self.last_error}" if self.last_error else ""
+            raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
+        client = self._client
+        assert client is not None
+        return client
+
+    def _failure(self, exc: Exception, timeout_s: float) -> Exception:
+        """One gateway error for a failed request: timeout, the upstream's JSON-RPC error, or a broken connection."""
+        if isinstance(exc, TimeoutError):
+            return UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s")
+        if _is_rejection(exc):
+            return UpstreamRejected(self.name, exc.error)
+        reason = _describe(exc)
+        if _is_connection_failure(exc):
+            self.mark_broken(reason)
+        return UpstreamUnavailable(f"upstream {self.name!r} failed: {reason}")
+
     async def send(self, request: Callable[[Client], Awaitable[T]], timeout_s: float) -> T:
         """Send one request (resources/read, prompts/get, completion/complete, ...) with a timeout.
 
         Raises UpstreamRejected when the upstream answers with a JSON-RPC error, UpstreamTimeout,
         or UpstreamUnavailable (the connection is down or broke: it is torn down and reconnected).
         """
-        if not await until_ready(self._is_ready, self.wait_ready, timeout_s):  # never sent: safe to wait
-            detail = f": {self.last_error}" if self.last_error else ""
-            raise UpstreamUnavailable(f"upstream {self.name!r} is {self.state}{detail}")
-        client = self._client
-        assert client is not None
+        client = await self._ready_client(timeout_s)
         try:
             with anyio.fail_after(timeout_s):
                 return await request(client)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"upstream {self.name!r} did not answer within {timeout_s:g}s") from exc
         except Exception as exc:  # boundary: translate every client failure into one gateway error
-            if _is_rejection(exc):
-                raise UpstreamRejected(self.name, exc.error) from exc
-            reason = _describe(exc)
-            if _is_connection_failure(exc):
-                self.mark_broken(reason)
-            raise UpstreamUnavailable(f"upstream {self.name!r} failed: {reason}") from exc
+            raise self._failure(exc, timeout_s) from exc
 
     async def subscribe(self, uri: str, timeout_s: float) -> None:
         """Subscribe to the upstream's ``uri`` (where it takes 2025 subscriptions; else only remembered)."""

@@ -165,8 +165,11 @@ class Load:
 
 
 def audit_by_text(gw: Gateway) -> dict[str, list[dict[str, Any]]]:
-    """Every audit event of notes__echo calls, by the echoed text (found through the decision's call_id)."""
-    events = rows(gw, "SELECT * FROM audit_events WHERE tool = 'echo' ORDER BY seq")
+    """Every audit event of notes__echo calls, by the echoed text (found through the decision's call_id).
+
+    Only ``tools/call`` events: the pool also audits ``tools/pin`` decisions for the echo tool (each replica's first
+    sight of its definition), which are no calls and take nothing from the budget."""
+    events = rows(gw, "SELECT * FROM audit_events WHERE tool = 'echo' AND method = 'tools/call' ORDER BY seq")
     texts = {e["call_id"]: json.loads(e["arguments"]).get("text") for e in events if e["phase"] == "decision"}
     found: dict[str, list[dict[str, Any]]] = {}
     for event in events:

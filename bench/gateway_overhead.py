@@ -13,6 +13,10 @@ against its target:
     c=1  gateway p50 <= 1.3x direct p50, gateway p99 <= 2x direct p99
     c=16 gateway calls/s >= 60% of direct, 0 errors (over --calls16 calls, at least 4,000 for the target)
 
+A third row, ``floor``, is the same client through a do-nothing Python reverse proxy
+(bench/floor_proxy.py: uvicorn + httpx forwarding the HTTP body; no MCP, no policy, no audit)
+in the same run: how far the gateway is from what any Python hop costs on this machine.
+
 With ``--async-outcome`` it measures a second gateway that answers before the outcome row
 is committed (``audit_async_outcome``; off by default: the decision is committed before
 forwarding and the outcome before answering).
@@ -25,11 +29,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import socket
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +45,17 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.gateway.harness import Gateway, connect, run_gateway, run_notes_upstream, upstreams_yaml
+from serving.ports import free_port
+from tests.gateway.harness import (
+    Gateway,
+    connect,
+    run_gateway,
+    run_notes_upstream,
+    upstreams_yaml,
+    wait_until,
+)
+
+FLOOR_PROXY = Path(__file__).with_name("floor_proxy.py")
 
 POLICY = """
 identities:
@@ -128,9 +144,36 @@ class Target:
     through: Session
     direct_call: Call
     through_call: Call
+    floor: Session | None = None  # the direct session through the do-nothing proxy
 
 
-def paths(gw: Gateway, notes_url: str, stdio: bool) -> list[Target]:
+@dataclass
+class Floor:
+    url: str
+    pid: int
+
+
+@contextmanager
+def run_floor_proxy(upstream_url: str) -> Iterator[Floor]:
+    """bench/floor_proxy.py in its own process (like the gateway), in front of the upstream."""
+    port = free_port()
+    base = upstream_url.rsplit("/", 1)[0]
+    proc = subprocess.Popen([sys.executable, str(FLOOR_PROXY), str(port), base])
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until(lambda: listening() or proc.poll() is not None, 30, "floor proxy to listen")
+        assert proc.poll() is None, "floor proxy exited at start"
+        yield Floor(f"http://127.0.0.1:{port}/mcp", proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def paths(gw: Gateway, notes_url: str, stdio: bool, floor_url: str) -> list[Target]:
     def gateway_session() -> AbstractAsyncContextManager[Client]:
         return connect(gw, "bench")
 
@@ -141,6 +184,7 @@ def paths(gw: Gateway, notes_url: str, stdio: bool) -> list[Target]:
             gateway_session,
             lambda c: c.call_tool("echo", {"text": "hi"}),
             lambda c: c.call_tool("notes__echo", {"text": "hi"}),
+            lambda: Client(floor_url, cache=None),
         )
     ]
     if stdio:
@@ -162,16 +206,20 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "not met"
 
 
-def report(name: str, c1: tuple[Cell, Cell], c16: tuple[Cell, Cell], calls16: int) -> None:
-    (d1, g1), (d16, g16) = c1, c16
+def row(name: str, c1: Cell, c16: Cell, cpu: bool) -> None:
+    calls = len(c1.latencies) + c1.errors + len(c16.latencies) + c16.errors
+    cpu_call = f" {1000 * (c1.cpu_s + c16.cpu_s) / calls:>10.2f}ms" if cpu else ""
+    print(f"{name:8} {c1.pct(0.5):>8.2f} {c1.pct(0.99):>8.2f} {c16.rate:>13.0f} {c1.errors + c16.errors:>7}{cpu_call}")
+
+
+def report(name: str, c1: tuple[Cell, ...], c16: tuple[Cell, ...], calls16: int) -> None:
+    (d1, g1, *f1), (d16, g16, *f16) = c1, c16
     print(f"\n[{name}] c=1: {len(d1.latencies) + d1.errors} calls per path; c=16: {calls16} calls per path")
-    print(f"{'path':8} {'c=1 p50':>8} {'p99':>8} {'c=16 calls/s':>13} {'errors':>7} {'gw CPU/call':>12}")
-    print(f"{'direct':8} {d1.pct(0.5):>8.2f} {d1.pct(0.99):>8.2f} {d16.rate:>13.0f} {d1.errors + d16.errors:>7}")
-    cpu_call = 1000 * (g1.cpu_s + g16.cpu_s) / (len(g1.latencies) + g1.errors + len(g16.latencies) + g16.errors)
-    print(
-        f"{'gateway':8} {g1.pct(0.5):>8.2f} {g1.pct(0.99):>8.2f} {g16.rate:>13.0f} {g1.errors + g16.errors:>7}"
-        f" {cpu_call:>10.2f}ms"
-    )
+    print(f"{'path':8} {'c=1 p50':>8} {'p99':>8} {'c=16 calls/s':>13} {'errors':>7} {'CPU/call':>12}")
+    row("direct", d1, d16, cpu=False)
+    if f1:
+        row("floor", f1[0], f16[0], cpu=True)
+    row("gateway", g1, g16, cpu=True)
     p50, p99, share = g1.pct(0.5) / d1.pct(0.5), g1.pct(0.99) / d1.pct(0.99), g16.rate / d16.rate
     errors = g16.errors + g1.errors
     print(f"  c=1 p50 ratio  {p50:5.2f}x  (target <= 1.30x, stretch 1.15x)  {verdict(p50 <= 1.3)}")
@@ -182,6 +230,11 @@ def report(name: str, c1: tuple[Cell, Cell], c16: tuple[Cell, Cell], calls16: in
         f"  c=16 errors    {errors:5d}   (target 0 over >= 4,000 calls)     "
         f"{verdict(errors == 0 and enough)}{'' if enough else ' (too few calls for the target)'}"
     )
+    if f1:  # what any Python hop costs here: the part of the gap no gateway code can remove
+        fp50, fshare = f1[0].pct(0.5) / d1.pct(0.5), f16[0].rate / d16.rate
+        print(f"  floor          {fp50:5.2f}x c=1 p50, {100 * fshare:5.1f}% c=16 share (do-nothing Python proxy)")
+        over_p50, over_rate = g1.pct(0.5) / f1[0].pct(0.5), g16.rate / f16[0].rate
+        print(f"  gateway/floor  {over_p50:5.2f}x c=1 p50, {over_rate:5.2f}x c=16 calls/s")
 
 
 @asynccontextmanager
@@ -197,6 +250,19 @@ async def system(tmp: Path, async_outcome: bool) -> AsyncIterator[tuple[Gateway,
         yield gw, notes.url
 
 
+async def cells(
+    p: Target, calls1: int, calls16: int, pid: int, floor_pid: int
+) -> tuple[tuple[Cell, ...], tuple[Cell, ...]]:
+    """Direct, gateway (and floor) cells at c=1, then at c=16, alternating."""
+    d1 = await measure(p.direct, p.direct_call, calls1, 1, None)
+    g1 = await measure(p.through, p.through_call, calls1, 1, pid)
+    f1 = [await measure(p.floor, p.direct_call, calls1, 1, floor_pid)] if p.floor else []
+    d16 = await measure(p.direct, p.direct_call, calls16, 16, None)
+    g16 = await measure(p.through, p.through_call, calls16, 16, pid)
+    f16 = [await measure(p.floor, p.direct_call, calls16, 16, floor_pid)] if p.floor else []
+    return (d1, g1, *f1), (d16, g16, *f16)
+
+
 async def run(calls1: int, calls16: int, stdio: bool, async_too: bool) -> None:
     print(cpu_line())
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -205,13 +271,11 @@ async def run(calls1: int, calls16: int, stdio: bool, async_too: bool) -> None:
         print(f"\n=== gateway with {mode}")
         with tempfile.TemporaryDirectory() as tmp_name:
             async with system(Path(tmp_name), async_outcome) as (gw, notes_url):
-                pid = gw.process.pid
-                for p in paths(gw, notes_url, stdio):
-                    d1 = await measure(p.direct, p.direct_call, calls1, 1, None)
-                    g1 = await measure(p.through, p.through_call, calls1, 1, pid)
-                    d16 = await measure(p.direct, p.direct_call, calls16, 16, None)
-                    g16 = await measure(p.through, p.through_call, calls16, 16, pid)
-                    report(p.name, (d1, g1), (d16, g16), calls16)
+                with run_floor_proxy(notes_url) as floor:
+                    pid = gw.process.pid
+                    for p in paths(gw, notes_url, stdio, floor.url):
+                        c1, c16 = await cells(p, calls1, calls16, pid, floor.pid)
+                        report(p.name, c1, c16, calls16)
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

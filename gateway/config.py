@@ -58,6 +58,21 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, description="Gateway worker processes on HOST:PORT (more than 1 needs PostgreSQL: shared state)."
     )
+    server_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto",
+        description="Event loop uvicorn serves the gateway on: uvloop (libuv; fewer CPU cycles per request), "
+        "asyncio, or auto (uvloop when it is installed, else asyncio).",
+    )
+    server_http: Literal["auto", "httptools", "h11"] = Field(
+        "auto",
+        description="HTTP/1.1 parser of the gateway's server side: httptools (C, llhttp), h11 (pure Python), "
+        "or auto (httptools when it is installed, else h11).",
+    )
+    access_log: bool = Field(
+        False,
+        description="One uvicorn log line per HTTP request (off: the audit log records every call, and the "
+        "line costs CPU on every request).",
+    )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest accepted MCP request body, in bytes.")
     max_api_body_bytes: int = Field(
         65_536, gt=0, description="Largest accepted request body of the HTTP API (approvals, admin), in bytes."

@@ -41,6 +41,7 @@ def serve(
     from gateway.app import create_app
     from gateway.config import Settings
     from gateway.db import migrate
+    from gateway.http_server import ServerOptionError, server_options
     from gateway.policy import PolicyError, load_policy
     from gateway.upstream import UpstreamFileError, load_upstreams
 
@@ -62,12 +63,13 @@ def serve(
     try:  # fail fast with a clear message instead of a failed lifespan
         load_policy(settings.policy_dir)
         load_upstreams(settings.upstreams_file)
-    except (PolicyError, UpstreamFileError) as exc:
+        serving = server_options(settings).uvicorn_kwargs()
+    except (PolicyError, UpstreamFileError, ServerOptionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     log_level = settings.log_level.lower()
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, **serving)
         return
     if not settings.database_url.startswith("postgresql"):
         typer.echo("error: --workers above 1 needs a PostgreSQL database_url (shared budgets and approvals)", err=True)
@@ -81,4 +83,5 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        **serving,
     )

@@ -12,6 +12,7 @@ Must never: import uvicorn (the CLI does), or change what is served, only how fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import Any
@@ -29,10 +30,10 @@ def _installed(module: str) -> bool:
     return find_spec(module) is not None
 
 
-def _pick(choice: str, fast: str) -> str:
+def _pick(choice: str, fast: str, installed: Callable[[str], bool]) -> str:
     if choice == "auto":
-        return fast if _installed(fast) else _FALLBACK[fast]
-    if choice == fast and not _installed(fast):
+        return fast if installed(fast) else _FALLBACK[fast]
+    if choice == fast and not installed(fast):
         raise ServerOptionError(f"{fast} is not installed (set it to auto or {_FALLBACK[fast]})")
     return choice
 
@@ -47,8 +48,10 @@ class ServerOptions:
         return {"loop": self.loop, "http": self.http, "access_log": self.access_log}
 
 
-def server_options(settings: Settings) -> ServerOptions:
+def server_options(settings: Settings, installed: Callable[[str], bool] = _installed) -> ServerOptions:
     """The loop, parser and access log for ``settings``. Raises ``ServerOptionError``."""
     return ServerOptions(
-        _pick(settings.server_loop, "uvloop"), _pick(settings.server_http, "httptools"), settings.access_log
+        _pick(settings.server_loop, "uvloop", installed),
+        _pick(settings.server_http, "httptools", installed),
+        settings.access_log,
     )

@@ -50,10 +50,11 @@ def test_the_plain_choices_are_kept_even_when_the_fast_ones_are_installed() -> N
 CALL = json.dumps(
     {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "notes__echo", "arguments": {"text": "x"}}}
 ).encode()
+CHUNKED = f"{len(CALL):x}\r\n".encode() + CALL + b"\r\n0\r\n\r\n"
 AMBIGUOUS = {  # framing headers two parsers (or a proxy in front) could read two ways
     "two-content-lengths": (f"Content-Length: {len(CALL)}\r\nContent-Length: 5\r\n", CALL),
     "length-and-chunked": (f"Content-Length: {len(CALL)}\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n" + CALL),
-    "chunked-not-last": ("Transfer-Encoding: chunked, gzip\r\n", f"{len(CALL):x}\r\n".encode() + CALL + b"\r\n0\r\n\r\n"),
+    "chunked-not-last": ("Transfer-Encoding: chunked, gzip\r\n", CHUNKED),
 }
 
 

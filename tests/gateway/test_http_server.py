@@ -35,11 +35,12 @@ def test_auto_falls_back_to_asyncio_and_h11_without_them() -> None:
     assert (options.loop, options.http) == ("asyncio", "h11")
 
 
-@pytest.mark.parametrize("field", ["server_loop", "server_http"])
-def test_a_fast_choice_named_but_not_installed_refuses_the_start(field: str) -> None:
-    fast = {"server_loop": "uvloop", "server_http": "httptools"}[field]
+@pytest.mark.parametrize(
+    ("settings", "fast"), [(Settings(server_loop="uvloop"), "uvloop"), (Settings(server_http="httptools"), "httptools")]
+)
+def test_a_fast_choice_named_but_not_installed_refuses_the_start(settings: Settings, fast: str) -> None:
     with pytest.raises(ServerOptionError, match=f"{fast} is not installed"):
-        server_options(Settings(**{field: fast}), installed=_nothing)
+        server_options(settings, installed=_nothing)
 
 
 def test_the_plain_choices_are_kept_even_when_the_fast_ones_are_installed() -> None:

@@ -247,5 +247,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(approval_routes.router)
     app.include_router(audit_routes.router)
     install_console(app)
-    app.router.routes.append(Route("/mcp", endpoint=_MCPEndpoint(app), methods=["GET", "POST", "DELETE"]))
+    # First: every MCP request is matched at once instead of after each API and console router.
+    app.router.routes.insert(0, Route("/mcp", endpoint=_MCPEndpoint(app), methods=["GET", "POST", "DELETE"]))
     return app

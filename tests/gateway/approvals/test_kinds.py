@@ -1,0 +1,300 @@
+"""Approvals bind the request kind (gateway/approvals/store.py): an approval for a prompt get never
+releases a resource read or a tool call of the same name and arguments, nor the reverse, in either
+scope; another identity never rides one; the API, the CLI and the audit log say which kind it is.
+
+Real gateway (``warden gateway serve``) in front of tests/upstreams/twins_server.py over stdio, mounted
+twice: ``twins`` (prefixed: the tool and the prompt ``doc`` are both ``twins__doc``) and ``flat``
+(``prefix: false``: the resource ``twin://doc`` and the prompt named ``twin://doc`` share the public
+name, and ``{"uri": "twin://doc"}`` is both the read's arguments and a valid prompt get's)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.gateway.approvals.harness import auth, decide, eventually
+from tests.gateway.harness import REPO, Gateway, connect, rows, run_gateway, text_of
+
+pytestmark = pytest.mark.anyio
+
+Kind = Literal["tool", "prompt", "resource"]
+URI = "twin://doc"
+AGENTS = ["pending-agent", "granted-agent", "reverse-agent", "tool-agent", "prompt-agent", "owner-agent", "rider"]
+RULES = """
+  - id: hold-tools
+    effect: approve
+    tools: ["doc", "twins__doc"]
+    reason: tool calls on documents are reviewed
+    approvers: [approver]{tool_scope}
+  - id: hold-prompts
+    effect: approve
+    prompts: ["*"]  # also the prompt named twin://doc (a glob may not spell the colon)
+    reason: prompts on documents are reviewed
+    approvers: [approver]{prompt_scope}
+  - id: hold-reads
+    effect: approve
+    resources: {{flat: ["twin://doc"]}}
+    reason: reads of documents are reviewed
+    approvers: [approver]{read_scope}
+"""
+
+
+def policy(agents: list[str], **scopes: str) -> str:
+    people = "".join(f"  {name}: {{roles: [user]}}\n" for name in agents)
+    rules = RULES.format(**{f"{k}_scope": scopes.get(f"{k}_scope", "") for k in ("tool", "prompt", "read")})
+    return f"""
+identities:
+{people}  alice: {{roles: [approver]}}
+roles:
+  user:
+    grants: ["doc", "twins__doc"]
+    prompts: ["*"]  # also the prompt named twin://doc (a glob may not spell the colon)
+    resources: {{flat: ["twin://doc"]}}
+  approver: {{}}
+rules:{rules}"""
+
+
+def upstreams() -> str:
+    server = f"command: {sys.executable}\n    args: [-m, tests.upstreams.twins_server]\n    cwd: {REPO}"
+    return f"servers:\n  twins:\n    {server}\n  flat:\n    {server}\n    prefix: false\n"
+
+
+def start(tmp: Path, text: str, agents: list[str]) -> Any:
+    policy_dir = tmp / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "policy.yaml").write_text(text)
+    env = {"WARDEN_APPROVAL_POLL_S": "0.1", "WARDEN_APPROVAL_HOLD_S": "0.2", "WARDEN_APPROVAL_TTL_S": "600"}
+    return run_gateway(tmp, policy_dir, upstreams(), [*agents, "alice"], **env)
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with start(tmp_path_factory.mktemp("kinds"), policy(AGENTS), AGENTS) as gateway:
+        yield gateway
+
+
+async def attempt(gw: Gateway, who: str, kind: Kind, name: str, uri: str = URI) -> tuple[str, str]:
+    """("ran", what the upstream said) or ("pending", the approval id) for one request of ``kind``."""
+    async with connect(gw, who) as client:
+        try:
+            if kind == "tool":
+                result = await client.call_tool(name, {"uri": uri})
+                if result.is_error:
+                    return _held(text_of(result))
+                return "ran", text_of(result)
+            if kind == "prompt":
+                got = await client.get_prompt(name, {"uri": uri})
+                return "ran", " ".join(getattr(m.content, "text", "") for m in got.messages)
+            assert uri == name  # a read's only argument is its URI
+            read = await client.read_resource(name)
+            return "ran", " ".join(getattr(c, "text", "") for c in read.contents)
+        except MCPError as exc:
+            return _held(exc.error.message)
+
+
+def _held(message: str) -> tuple[str, str]:
+    assert message.startswith("pending approval "), message
+    return "pending", message.split()[2].rstrip(":")
+
+
+async def approve(gw: Gateway, approval_id: str) -> dict[str, Any]:
+    decided = await decide(gw, approval_id, "approve")
+    assert decided.status_code == 200, decided.text
+    body: dict[str, Any] = decided.json()
+    return body
+
+
+async def listed(gw: Gateway, approval_id: str, state: str = "all") -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{gw.url}/approvals", params={"state": state}, headers=auth(gw, "alice"))
+        r.raise_for_status()
+        found = [a for a in r.json() if a["id"] == approval_id]
+        return found[0] if found else None
+
+    return await eventually(probe, 15, f"approval {approval_id} in the listing")
+
+
+# ---- a pending approval of one kind is never joined by another -------------------------------------
+
+
+async def test_a_read_never_joins_the_pending_approval_of_a_prompt_with_its_name_and_arguments(gw: Gateway) -> None:
+    held_prompt = await attempt(gw, "pending-agent", "prompt", URI)
+    held_read = await attempt(gw, "pending-agent", "resource", URI)
+    assert held_prompt[0] == held_read[0] == "pending"
+    assert held_read[1] != held_prompt[1]  # its own approval, not a ride on the prompt's
+    prompt_row, read_row = await listed(gw, held_prompt[1]), await listed(gw, held_read[1])
+    assert (prompt_row["kind"], read_row["kind"]) == ("prompt", "resource")
+    assert prompt_row["tool_name"] == read_row["tool_name"] == URI  # the name alone cannot tell them apart
+    assert prompt_row["args_hash"] == read_row["args_hash"]
+    await approve(gw, held_read[1])
+    assert await attempt(gw, "pending-agent", "prompt", URI) == ("pending", held_prompt[1])
+    assert await attempt(gw, "pending-agent", "resource", URI) == ("ran", "resource ran")
+
+
+# ---- a granted approval of one kind releases only that kind (exact scope) --------------------------
+
+
+async def test_an_approved_prompt_never_releases_the_read_of_the_same_name_and_arguments(gw: Gateway) -> None:
+    state, prompt_id = await attempt(gw, "granted-agent", "prompt", URI)
+    assert state == "pending"
+    await approve(gw, prompt_id)
+    state, read_id = await attempt(gw, "granted-agent", "resource", URI)
+    assert state == "pending" and read_id != prompt_id  # the read is held for its own approval
+    assert (await listed(gw, prompt_id))["state"] == "approved"  # still there for the prompt
+    assert await attempt(gw, "granted-agent", "prompt", URI) == ("ran", f"prompt ran on {URI}")
+    assert (await listed(gw, prompt_id))["state"] == "consumed"
+    assert (await listed(gw, read_id))["state"] == "pending"
+
+
+async def test_an_approved_read_never_releases_the_prompt_of_the_same_name_and_arguments(gw: Gateway) -> None:
+    state, read_id = await attempt(gw, "reverse-agent", "resource", URI)
+    assert state == "pending"
+    await approve(gw, read_id)
+    state, prompt_id = await attempt(gw, "reverse-agent", "prompt", URI)
+    assert state == "pending" and prompt_id != read_id
+    assert await attempt(gw, "reverse-agent", "resource", URI) == ("ran", "resource ran")
+
+
+@pytest.mark.parametrize("name", ["twins__doc", "doc"])
+async def test_an_approved_tool_call_never_releases_the_prompt_of_the_same_name_and_arguments(
+    gw: Gateway, name: str
+) -> None:
+    uri = f"tool-first://{name}"
+    state, tool_id = await attempt(gw, "tool-agent", "tool", name, uri)
+    assert state == "pending"
+    await approve(gw, tool_id)
+    state, prompt_id = await attempt(gw, "tool-agent", "prompt", name, uri)
+    assert state == "pending" and prompt_id != tool_id
+    assert (await listed(gw, prompt_id))["kind"] == "prompt"
+    assert await attempt(gw, "tool-agent", "tool", name, uri) == ("ran", f"tool ran on {uri}")
+
+
+@pytest.mark.parametrize("name", ["twins__doc", "doc"])
+async def test_an_approved_prompt_never_releases_the_tool_call_of_the_same_name_and_arguments(
+    gw: Gateway, name: str
+) -> None:
+    uri = f"prompt-first://{name}"
+    state, prompt_id = await attempt(gw, "prompt-agent", "prompt", name, uri)
+    assert state == "pending"
+    await approve(gw, prompt_id)
+    state, tool_id = await attempt(gw, "prompt-agent", "tool", name, uri)
+    assert state == "pending" and tool_id != prompt_id
+    assert (await listed(gw, tool_id))["kind"] == "tool"
+    assert await attempt(gw, "prompt-agent", "prompt", name, uri) == ("ran", f"prompt ran on {uri}")
+
+
+# ---- identities, forged ids, what approvers see --------------------------------------------------
+
+
+async def test_another_identity_never_rides_an_approval_of_the_same_kind_name_and_arguments(gw: Gateway) -> None:
+    state, owner_id = await attempt(gw, "owner-agent", "prompt", URI)
+    assert state == "pending"
+    state, rider_id = await attempt(gw, "rider", "prompt", URI)
+    assert state == "pending" and rider_id != owner_id  # not the owner's pending approval either
+    await approve(gw, owner_id)
+    assert await attempt(gw, "rider", "prompt", URI) == ("pending", rider_id)
+    assert await attempt(gw, "owner-agent", "prompt", URI) == ("ran", f"prompt ran on {URI}")
+
+
+FORGED = ["apr_000000000000", "apr_zzzzzzzzzzzz", "apr_' OR '1'='1", "..%2F..%2Fadmin", "%00", "APR_X"]
+
+
+async def test_a_forged_approval_id_is_refused_by_every_route(gw: Gateway) -> None:
+    async with httpx.AsyncClient() as http:
+        for forged in FORGED:
+            for method, path in (
+                ("GET", f"/approvals/{forged}"),
+                ("POST", f"/approvals/{forged}/approve"),
+                ("POST", f"/approvals/{forged}/deny"),
+            ):
+                body = {"reason": "forged"} if method == "POST" else None
+                r = await http.request(method, f"{gw.url}{path}", json=body, headers=auth(gw, "alice"))
+                assert r.status_code == 404, (method, path, r.status_code, r.text)
+                assert "Traceback" not in r.text and "SQL" not in r.text
+            shown = warden(gw, "show", forged)
+            assert shown.returncode == 1 and "no approval" in shown.stderr
+            decided = warden(gw, "approve", forged, "--as", "alice", "-r", "forged")
+            assert decided.returncode == 1 and "no approval" in decided.stderr
+    assert not rows(gw, "SELECT * FROM audit_events WHERE method = 'approvals/decide' AND reason = 'forged'")
+
+
+async def test_the_api_the_cli_and_the_audit_log_say_which_kind_an_approval_is(gw: Gateway) -> None:
+    held = {kind: await attempt(gw, "owner-agent", kind, name, f"shown://{kind}") for kind, name in _SHOWN}
+    held["resource"] = await attempt(gw, "owner-agent", "resource", URI)
+    for kind, (state, approval_id) in held.items():
+        assert state == "pending"
+        assert (await listed(gw, approval_id, "pending"))["kind"] == kind
+        shown = warden(gw, "show", approval_id)
+        assert json.loads(shown.stdout)["kind"] == kind
+    table = warden(gw, "list").stdout
+    for kind, (_, approval_id) in held.items():
+        line = next(line for line in table.splitlines() if approval_id in line)
+        assert _LABELS[kind] in line, line
+    await approve(gw, held["prompt"][1])
+    decided = rows(
+        gw, "SELECT * FROM audit_events WHERE approval_id = :id AND method = 'approvals/decide'", id=held["prompt"][1]
+    )
+    assert [json.loads(e["arguments"]) for e in decided] == [{"kind": "prompt"}]
+
+
+_SHOWN: list[tuple[Kind, str]] = [("tool", "twins__doc"), ("prompt", "twins__doc")]
+_LABELS = {"tool": "tool call", "prompt": "prompt", "resource": "resource read"}
+
+
+def warden(gw: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WARDEN_DATABASE_URL": gw.database_url, "WARDEN_POLICY_DIR": str(gw.policy_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "warden", "approvals", *args],
+        cwd=REPO,
+        env={**env, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# ---- tool scope: a rule id that changes kind does not carry its granted approvals over ------------
+
+
+async def test_a_tool_scoped_approval_never_covers_another_kind_even_under_the_same_rule_id(tmp_path: Path) -> None:
+    """A granted ``scope: tool`` approval is matched on its rule ids: if an operator turns the prompt
+    rule ``hold-twin`` into a resource rule of the same id, the granted prompt approval must not cover
+    the read of the same name."""
+    scoped = "\n    scope: {match: tool, ttl_s: 600}"
+    text = policy(["agent"], prompt_scope=scoped).replace("hold-prompts", "hold-twin")
+    with start(tmp_path, text, ["agent"]) as gw:
+        state, prompt_id = await attempt(gw, "agent", "prompt", URI)
+        assert state == "pending"
+        await approve(gw, prompt_id)
+        assert await attempt(gw, "agent", "prompt", URI, "any://other") == ("ran", "prompt ran on any://other")
+        before = _reloads(gw)
+        reloaded = policy(["agent"], read_scope=scoped).replace("hold-reads", "hold-twin")
+        (gw.policy_dir / "policy.yaml").write_text(reloaded)
+        await eventually(lambda: _async(_reloads(gw) > before or None), 20, "the policy to reload")
+        state, read_id = await attempt(gw, "agent", "resource", URI)
+        assert state == "pending" and read_id != prompt_id
+        assert (await listed(gw, read_id))["kind"] == "resource"
+        assert rows(gw, "SELECT kind FROM approvals WHERE id = :id", id=prompt_id) == [{"kind": "prompt"}]
+
+
+def _reloads(gw: Gateway) -> float:
+    for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
+        if line.startswith('warden_policy_reloads_total{result="ok"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def _async(value: Any) -> Any:
+    return value
+

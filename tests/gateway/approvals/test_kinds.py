@@ -2,10 +2,7 @@
 releases a resource read or a tool call of the same name and arguments, nor the reverse, in either
 scope; another identity never rides one; the API, the CLI and the audit log say which kind it is.
 
-Real gateway (``warden gateway serve``) in front of tests/upstreams/twins_server.py over stdio, mounted
-twice: ``twins`` (prefixed: the tool and the prompt ``doc`` are both ``twins__doc``) and ``flat``
-(``prefix: false``: the resource ``twin://doc`` and the prompt named ``twin://doc`` share the public
-name, and ``{"uri": "twin://doc"}`` is both the read's arguments and a valid prompt get's)."""
+Real gateway (``warden gateway serve``) in front of the twins upstream (tests/gateway/approvals/twins.py)."""
 
 from __future__ import annotations
 
@@ -15,95 +12,24 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
-from mcp.shared.exceptions import MCPError
 
 from tests.gateway.approvals.harness import auth, decide, eventually
-from tests.gateway.harness import REPO, Gateway, connect, rows, run_gateway, text_of
+from tests.gateway.approvals.twins import URI, Kind, attempt, policy, start
+from tests.gateway.harness import REPO, Gateway, rows
 
 pytestmark = pytest.mark.anyio
 
-Kind = Literal["tool", "prompt", "resource"]
-URI = "twin://doc"
 AGENTS = ["pending-agent", "granted-agent", "reverse-agent", "tool-agent", "prompt-agent", "owner-agent", "rider"]
-RULES = """
-  - id: hold-tools
-    effect: approve
-    tools: ["doc", "twins__doc"]
-    reason: tool calls on documents are reviewed
-    approvers: [approver]{tool_scope}
-  - id: hold-prompts
-    effect: approve
-    prompts: ["*"]  # also the prompt named twin://doc (a glob may not spell the colon)
-    reason: prompts on documents are reviewed
-    approvers: [approver]{prompt_scope}
-  - id: hold-reads
-    effect: approve
-    resources: {{flat: ["twin://doc"]}}
-    reason: reads of documents are reviewed
-    approvers: [approver]{read_scope}
-"""
-
-
-def policy(agents: list[str], **scopes: str) -> str:
-    people = "".join(f"  {name}: {{roles: [user]}}\n" for name in agents)
-    rules = RULES.format(**{f"{k}_scope": scopes.get(f"{k}_scope", "") for k in ("tool", "prompt", "read")})
-    return f"""
-identities:
-{people}  alice: {{roles: [approver]}}
-roles:
-  user:
-    grants: ["doc", "twins__doc"]
-    prompts: ["*"]  # also the prompt named twin://doc (a glob may not spell the colon)
-    resources: {{flat: ["twin://doc"]}}
-  approver: {{}}
-rules:{rules}"""
-
-
-def upstreams() -> str:
-    server = f"command: {sys.executable}\n    args: [-m, tests.upstreams.twins_server]\n    cwd: {REPO}"
-    return f"servers:\n  twins:\n    {server}\n  flat:\n    {server}\n    prefix: false\n"
-
-
-def start(tmp: Path, text: str, agents: list[str]) -> Any:
-    policy_dir = tmp / "policies"
-    policy_dir.mkdir()
-    (policy_dir / "policy.yaml").write_text(text)
-    env = {"WARDEN_APPROVAL_POLL_S": "0.1", "WARDEN_APPROVAL_HOLD_S": "0.2", "WARDEN_APPROVAL_TTL_S": "600"}
-    return run_gateway(tmp, policy_dir, upstreams(), [*agents, "alice"], **env)
 
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with start(tmp_path_factory.mktemp("kinds"), policy(AGENTS), AGENTS) as gateway:
         yield gateway
-
-
-async def attempt(gw: Gateway, who: str, kind: Kind, name: str, uri: str = URI) -> tuple[str, str]:
-    """("ran", what the upstream said) or ("pending", the approval id) for one request of ``kind``."""
-    async with connect(gw, who) as client:
-        try:
-            if kind == "tool":
-                result = await client.call_tool(name, {"uri": uri})
-                if result.is_error:
-                    return _held(text_of(result))
-                return "ran", text_of(result)
-            if kind == "prompt":
-                got = await client.get_prompt(name, {"uri": uri})
-                return "ran", " ".join(getattr(m.content, "text", "") for m in got.messages)
-            assert uri == name  # a read's only argument is its URI
-            read = await client.read_resource(name)
-            return "ran", " ".join(getattr(c, "text", "") for c in read.contents)
-        except MCPError as exc:
-            return _held(exc.error.message)
-
-
-def _held(message: str) -> tuple[str, str]:
-    assert message.startswith("pending approval "), message
-    return "pending", message.split()[2].rstrip(":")
 
 
 async def approve(gw: Gateway, approval_id: str) -> dict[str, Any]:
@@ -190,6 +116,8 @@ async def test_an_approved_prompt_never_releases_the_tool_call_of_the_same_name_
     state, tool_id = await attempt(gw, "prompt-agent", "tool", name, uri)
     assert state == "pending" and tool_id != prompt_id
     assert (await listed(gw, tool_id))["kind"] == "tool"
+    hashes = {r["id"]: r["tool_hash"] for r in rows(gw, "SELECT id, tool_hash FROM approvals")}
+    assert hashes[prompt_id] and hashes[tool_id] and hashes[prompt_id] != hashes[tool_id]  # each its definition
     assert await attempt(gw, "prompt-agent", "prompt", name, uri) == ("ran", f"prompt ran on {uri}")
 
 
@@ -297,4 +225,3 @@ def _reloads(gw: Gateway) -> float:
 
 async def _async(value: Any) -> Any:
     return value
-

@@ -174,3 +174,17 @@ async def test_the_inbox_and_the_approval_page_say_which_kind_of_request_is_held
     await page.goto(f"{gw.url}/console/approvals/{held['resource read'][1]}")
     assert await page.text_content("#kind") == "resource read"
     assert "twin://doc" in (await page.text_content("#name") or "")
+
+
+async def test_a_forged_approval_id_is_refused_by_the_console(twins_gateway: Gateway, browser: Any) -> None:
+    gw = twins_gateway
+    page = await (await browser.new_context()).new_page()
+    await sign_in(page, gw, "alice")
+    csrf = await csrf_of(page)
+    for forged in ("apr_000000000000", "apr_' OR '1'='1", "APR_X"):
+        shown = await page.request.get(f"{gw.url}/console/approvals/{forged}")
+        assert shown.status == 404 and "no approval" in await shown.text()
+        decided = await page.request.post(
+            f"{gw.url}/console/approvals/{forged}/decide", form={"verdict": "approve", "reason": "x", "csrf": csrf}
+        )
+        assert decided.status == 404 and "Traceback" not in await decided.text()

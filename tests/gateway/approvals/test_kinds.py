@@ -16,14 +16,24 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.gateway.approvals.harness import auth, decide, eventually
 from tests.gateway.approvals.twins import URI, Kind, attempt, policy, start
-from tests.gateway.harness import REPO, Gateway, rows
+from tests.gateway.harness import REPO, Gateway, connect, rows, text_of
 
 pytestmark = pytest.mark.anyio
 
-AGENTS = ["pending-agent", "granted-agent", "reverse-agent", "tool-agent", "prompt-agent", "owner-agent", "rider"]
+AGENTS = [
+    "pending-agent",
+    "granted-agent",
+    "reverse-agent",
+    "tool-agent",
+    "prompt-agent",
+    "owner-agent",
+    "rider",
+    "resumer",
+]
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +142,32 @@ async def test_another_identity_never_rides_an_approval_of_the_same_kind_name_an
     await approve(gw, owner_id)
     assert await attempt(gw, "rider", "prompt", URI) == ("pending", rider_id)
     assert await attempt(gw, "owner-agent", "prompt", URI) == ("ran", f"prompt ran on {URI}")
+
+
+async def test_a_request_state_naming_another_kinds_approval_releases_nothing(gw: Gateway) -> None:
+    """A 2026-07-28 client's requestState only says which approval link it already has: echoing the id of
+    an approved prompt (or a made-up one) on a tool call or a read of the same name runs neither."""
+    state, prompt_id = await attempt(gw, "resumer", "prompt", "twins__doc", "resumed://x")
+    assert state == "pending"
+    await approve(gw, prompt_id)
+    flat_state, flat_prompt_id = await attempt(gw, "resumer", "prompt", URI)
+    assert flat_state == "pending"
+    await approve(gw, flat_prompt_id)
+    async with connect(gw, "resumer") as client:
+        assert client.protocol_version == "2026-07-28"
+        for borrowed in (prompt_id, "apr_000000000000"):
+            tool = await client.call_tool("twins__doc", {"uri": "resumed://x"}, request_state=borrowed)
+            assert _pending(text_of(tool)) not in (prompt_id, flat_prompt_id)
+            with pytest.raises(MCPError) as read:
+                await client.read_resource(URI, request_state=flat_prompt_id if borrowed == prompt_id else borrowed)
+            assert _pending(read.value.error.message) not in (prompt_id, flat_prompt_id)
+    assert (await listed(gw, prompt_id))["state"] == (await listed(gw, flat_prompt_id))["state"] == "approved"
+    assert await attempt(gw, "resumer", "prompt", "twins__doc", "resumed://x") == ("ran", "prompt ran on resumed://x")
+
+
+def _pending(message: str) -> str:
+    assert message.startswith("pending approval "), message
+    return message.split()[2].rstrip(":")
 
 
 FORGED = ["apr_000000000000", "apr_zzzzzzzzzzzz", "apr_' OR '1'='1", "..%2F..%2Fadmin", "%00", "APR_X"]

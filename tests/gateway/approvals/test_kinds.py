@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
@@ -261,3 +262,42 @@ def _reloads(gw: Gateway) -> float:
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# ---- a prompt reworded while its get is held is not run by the approval ------------------------------
+
+
+async def test_a_prompt_reworded_while_its_get_is_held_is_refused_on_release(tmp_path: Path) -> None:
+    text = policy(["holder"]).replace('grants: ["doc", "twins__doc"]', 'grants: ["doc", "twins__doc", "twins__reword"]')
+    env = {"WARDEN_APPROVAL_HOLD_S": "60", "WARDEN_UPSTREAM_PROBE_INTERVAL_S": "0.2"}
+    with start(tmp_path, text, ["holder"], **env) as held_gw:
+        box: dict[str, Any] = {}
+
+        async def agent() -> None:
+            async with connect(held_gw, "holder") as client:
+                try:
+                    box["got"] = await client.get_prompt("twins__doc", {"uri": URI})
+                except MCPError as exc:
+                    box["error"] = exc.error.message
+
+        async def pending() -> dict[str, Any] | None:
+            found = rows(held_gw, "SELECT * FROM approvals WHERE state = 'pending' AND kind = 'prompt'")
+            return found[0] if found else None
+
+        async def reworded() -> bool | None:
+            async with connect(held_gw, "holder") as client:
+                prompts = (await client.list_prompts()).prompts
+            return True if any("evil@" in (p.description or "") for p in prompts) else None
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(agent)
+            held = await eventually(pending, 20, "the held prompt get's approval")
+            async with connect(held_gw, "holder") as client:
+                assert text_of(await client.call_tool("twins__reword", {})) == "prompt doc reworded"
+            await eventually(reworded, 20, "the gateway to list the reworded prompt")
+            await approve(held_gw, held["id"])
+        assert "got" not in box, "the approval ran a prompt the approver never saw"
+        assert "changed while the call waited" in box["error"], box["error"]
+        query = "SELECT * FROM audit_events WHERE approval_id = :id AND phase = 'outcome'"
+        outcome = rows(held_gw, query, id=held["id"])
+        assert [(o["outcome"], json.loads(o["rule_ids"])) for o in outcome] == [("denied", ["prompt-changed"])]

@@ -57,12 +57,13 @@ def upstreams() -> str:
     return f"servers:\n  twins:\n    {server}\n  flat:\n    {server}\n    prefix: false\n"
 
 
-def start(tmp: Path, text: str, agents: list[str]) -> AbstractContextManager[Gateway]:
+def start(tmp: Path, text: str, agents: list[str], **overrides: str) -> AbstractContextManager[Gateway]:
+    """The gateway on ``text``; calls are held 0.2 s (then answered pending) unless ``overrides`` say otherwise."""
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     (policy_dir / "policy.yaml").write_text(text)
     env = {"WARDEN_APPROVAL_POLL_S": "0.1", "WARDEN_APPROVAL_HOLD_S": "0.2", "WARDEN_APPROVAL_TTL_S": "600"}
-    return run_gateway(tmp, policy_dir, upstreams(), [*agents, "alice"], **env)
+    return run_gateway(tmp, policy_dir, upstreams(), [*agents, "alice"], **(env | overrides))
 
 
 async def attempt(gw: Gateway, who: str, kind: Kind, name: str, uri: str = URI) -> tuple[str, str]:

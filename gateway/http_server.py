@@ -5,7 +5,7 @@ Owns: turning ``server_loop``, ``server_http`` and ``access_log`` into uvicorn's
 build without them falls back to asyncio and h11, which behave the same, only slower); a
 choice named explicitly and not installed refuses the start instead of quietly serving on
 something else. On the 2-core bench machine uvloop + httptools cut the gateway's CPU per
-call by about a sixth (bench/gateway_overhead.py): h11 parses every request in pure Python.
+call by 5-17% over two runs (bench/gateway_overhead.py): h11 parses every request in pure Python.
 
 Must never: import uvicorn (the CLI does), or change what is served, only how fast.
 """

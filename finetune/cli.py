@@ -6,6 +6,7 @@ commands only (`warden --help` must stay fast).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -146,7 +147,7 @@ def _eval_sides(gens: dict[str, Any], tokenizer: Any, opts: Any, out: Path) -> d
         opts.meta["side"] = side
         partial = _side_dir(out, side, len(gens)) / "results.json"
         sides[side] = runner.run_suites(
-            gen, tokenizer, opts, log=typer.echo, save=lambda r, p=partial: runner.save(p, r)
+            gen, tokenizer, opts, log=typer.echo, save=functools.partial(runner.save, partial)
         )
     return sides
 

@@ -141,6 +141,9 @@ def served_generator(
                     "max_tokens": max_new_tokens,
                     "temperature": 0,
                     "add_special_tokens": False,  # the rendered prompt already has them
+                    # as serving's hermes parser asks (adjust_request): vLLM's /completions would otherwise drop
+                    # <tool_call> tags the tokenizer marks special, and every call would read as none
+                    "skip_special_tokens": False,
                 }
                 try:
                     response = client.post(f"{base_url}/completions", json=body)

@@ -204,7 +204,9 @@ class Approval(SQLModel, table=True):
     consumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     """When the one run an exact approval allows was taken (state ``consumed``)."""
     tool_hash: str | None = Field(default=None, sa_type=String(64))
-    """``definition_hash`` of the tool as the agent called it: the approval runs that definition only."""
+    """``definition_hash`` of the tool (or prompt) as the agent called it: the approval runs that definition only."""
+    kind: str = Field(default="tool", sa_type=String(16), sa_column_kwargs={"server_default": "tool"})
+    """``ToolCall.kind`` of the held request (tool, resource, prompt ...): an approval covers that kind only."""
 
     def public(self) -> ApprovalPublic:
         return ApprovalPublic(
@@ -224,6 +226,8 @@ class ApprovalPublic(SQLModel):
     server: str
     tool: str
     tool_name: str
+    kind: str = "tool"
+    """What is held: a tool call, a resource read (tool_name = public URI), a prompt get ..."""
     arguments: dict[str, Any]
     args_hash: str
     rule_ids: list[str]

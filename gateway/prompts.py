@@ -8,7 +8,10 @@ public); and a completion of a prompt's or a resource template's argument, for a
 the identity may see, with values that would name a resource it may not read dropped.
 Gets and completions are audited like tool calls (method ``prompts/get`` /
 ``completion/complete``, ``tool`` = the upstream prompt name or template URI), with the size
-and sha256 of what came back.
+and sha256 of what came back. A get carries the listed prompt's ``prompt_hash`` as its
+``definition_hash``: an approval binds the definition it was requested for, as for tools, and
+a get held for approval is refused on release (``prompt-changed``) if the upstream has
+listed the prompt differently since.
 
 A prompt or reference the identity cannot see, whether it exists or not, and a get the
 upstream refuses, get one and the same answer (``answers.unknown_prompt`` /
@@ -19,6 +22,7 @@ Must never: tell a caller anything about a prompt or template outside its grants
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +32,30 @@ from gateway import answers, uris
 from gateway.forwarding import Refused, mark_unknown, new_id, run, sent
 from gateway.proxy import Proxy, Sent
 from gateway.resources import Resources, paged
-from gateway.types import Caller, ClientFeatures, Identity, ToolCall
+from gateway.types import Caller, ClientFeatures, Identity, ToolCall, canonical_json
 from gateway.upstream import Upstream, UpstreamPool
 
 
 def public_prompt(pool: UpstreamPool, upstream: Upstream, name: str) -> str:
     """The public name of an upstream's prompt: named like its tools (``UpstreamPool.public_name``)."""
     return pool.public_name(upstream.name, name)
+
+
+def prompt_hash(prompt: types.Prompt) -> str:
+    """sha256 of what a prompt tells a model and its approver: name, title, description, arguments."""
+    definition = {
+        "name": prompt.name,
+        "title": prompt.title,
+        "description": prompt.description,
+        "arguments": [a.model_dump(mode="json", exclude_none=True) for a in prompt.arguments or []],
+    }
+    return hashlib.sha256(canonical_json(definition).encode()).hexdigest()
+
+
+def _listed_hash(upstream: Upstream, name: str) -> str:
+    """``prompt_hash`` of the prompt ``upstream`` lists as ``name`` now; "" when it lists none."""
+    listed = upstream.offerings.prompt(name)
+    return prompt_hash(listed) if listed is not None else ""
 
 
 def resolve_prompt(pool: UpstreamPool, public: str) -> tuple[Upstream, str] | None:
@@ -97,7 +118,8 @@ class Prompts:
         unknown = Refused(types.INVALID_PARAMS, answers.unknown_prompt(public))
         resolved = resolve_prompt(self.pool, public)
         server, own = (resolved[0].name, resolved[1]) if resolved is not None else ("", public)
-        call = ToolCall(public, server, own, dict(arguments), new_id(), kind="prompt")
+        digest = _listed_hash(resolved[0], own) if resolved is not None else ""
+        call = ToolCall(public, server, own, dict(arguments), new_id(), digest, kind="prompt")
 
         async def send(timeout_s: float) -> Sent:
             assert resolved is not None
@@ -109,6 +131,9 @@ class Prompts:
             )
 
         ctx = await self.proxy.context(caller, call, send, method="prompts/get", request_ref=request_ref, client=client)
+        if resolved is not None:  # an approval covers the prompt as listed when it was held, not a rewording
+            owner = resolved[0]
+            ctx.definition = lambda: _listed_hash(owner, own)
         if resolved is None:  # audited as denied, answered like any prompt the identity cannot see
             mark_unknown(ctx, "unknown-prompt", "no such prompt")
         result = await run(self.proxy, ctx, unknown)

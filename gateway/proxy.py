@@ -21,7 +21,8 @@ then wait like any other. A held call released by its approval is checked again 
 it is forwarded (``_recheck``): the caller's key must still be active, the CURRENT policy
 must not deny it, and the tool's listed definition must be the accepted one the approval
 was requested for (approvals bind ``definition_hash``); otherwise it is refused, audited
-as denied by ``revoked-key``, ``tool-pin`` or the denying rule.
+as denied by ``revoked-key``, ``tool-pin`` (``prompt-changed`` for a prompt get whose
+listed prompt changed) or the denying rule.
 
 One call travels as one ``CallContext``, built once when the call arrives (identity,
 call, catalog entry, decision, redaction fields, start time, request ref), and every
@@ -129,6 +130,8 @@ class CallContext:
     """Where this call's progress, logs and server requests go (None: the client takes none)."""
     send: Sender | None = None
     """How a non-tool call is forwarded (``gateway.resources``, ``gateway.prompts``)."""
+    definition: Callable[[], str] | None = None
+    """The listed definition hash of a non-tool request NOW (a prompt get's; re-checked on release)."""
 
     def update(self, **changes: Any) -> None:
         self.event = dataclasses.replace(self.event, **changes)
@@ -546,7 +549,8 @@ class Proxy:
         """Re-authenticate and re-decide a held call released by its approval: (rule ids, message) to refuse it.
 
         The key must still be active, the CURRENT policy must not deny the call, and the tool's
-        listed definition must still be the accepted one the approval was requested for.
+        listed definition must still be the accepted one the approval was requested for (a
+        prompt's: still the one listed when it was held).
         """
         if not await to_thread.run_sync(self.identities.is_active, ctx.caller.name, ctx.caller.key_prefix):
             return ("revoked-key",), answers.revoked_while_held(approval)
@@ -554,6 +558,8 @@ class Proxy:
             now = self.pool.entry(ctx.call.name)
             if now is None or not self.pins.admits(now) or now.definition_hash != approval.tool_hash:
                 return ("tool-pin",), answers.redefined_while_held(ctx.call.name, approval)
+        elif ctx.definition is not None and ctx.definition() != approval.tool_hash:
+            return ("prompt-changed",), answers.redefined_while_held(ctx.call.name, approval)
         try:
             policy = self.policies.current
             decision = decide(policy, ctx.call, Identity(ctx.identity.name, policy.roles_of(ctx.identity.name)))

@@ -35,6 +35,17 @@ RequestKind = Literal["tool", "resource", "prompt", "completion", "sampling", "e
 """What a request asks for: a tool call, a resource read, a prompt get, a completion, or an upstream's
 request to the client (sampling, elicitation, roots). Policy decides each kind (policies/README.md)."""
 
+KIND_LABELS: Mapping[str, str] = {
+    "tool": "tool call",
+    "resource": "resource read",
+    "prompt": "prompt get",
+    "completion": "completion",
+    "sampling": "sampling request",
+    "elicitation": "elicitation request",
+    "roots": "roots request",
+}
+"""How a person reads each kind (what an approver approves): the console and the CLI show these."""
+
 ScopeMatch = Literal["exact", "tool"]
 """What an approval covers: the one call (tool + arguments), or the tool with any arguments the rule matches."""
 

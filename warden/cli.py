@@ -26,7 +26,10 @@ AREAS: dict[str, tuple[str, str]] = {
     "gateway": ("gateway.cli.gateway:app", "Run the MCP gateway."),
     "identity": ("gateway.cli.identity:app", "Create, list and revoke the API keys agents use to reach the gateway."),
     "policy": ("gateway.cli.policy:app", "Check, test and explain the policy files in policies/."),
-    "approvals": ("gateway.cli.approvals:app", "List, inspect, approve and deny tool calls held for a person."),
+    "approvals": (
+        "gateway.cli.approvals:app",
+        "List, inspect, approve and deny requests (tool calls, resource reads, prompt gets) held for a person.",
+    ),
     "tools": ("gateway.cli.tools:app", "Review tool definitions held back from agents (new tools, changed ones)."),
     "audit": ("gateway.cli.audit:app", "Query, export, count, verify and prune the audit log."),
     "model": ("finetune.cli:model_app", "Prepare base models."),

@@ -69,7 +69,11 @@ def _rule_ids(approval: Approval) -> tuple[str, ...]:
 
 
 def _event(approval: Approval, method: str, identity: str, **fields: Any) -> AuditEvent:
-    """An audit event about ``approval``, linked to the held call by its call_id and approval_id."""
+    """An audit event about ``approval``, linked to the held call by its call_id and approval_id.
+
+    Its arguments are ``{"kind": ...}``: what was approved (a tool call, a resource read ...) is
+    on the record itself, even when the held call's own decision event never committed.
+    """
     return AuditEvent(
         call_id=approval.call_id,
         phase="decision",
@@ -77,6 +81,7 @@ def _event(approval: Approval, method: str, identity: str, **fields: Any) -> Aud
         identity=identity,
         server=approval.server,
         tool=approval.tool,
+        arguments={"kind": approval.kind},
         args_hash=approval.args_hash,
         rule_ids=_rule_ids(approval),
         approval_id=approval.id,

@@ -6,13 +6,19 @@ Owns: the ``approvals`` table and every state transition of a row in it.
        │  └──deny──▶ denied
        └──expire (undecided past expires_at)──▶ expired
 
-An approval covers exactly one call: it keeps the public tool name, the upstream
-server and tool, ``tool_hash`` (the definition the agent called: a changed definition
-is never covered), ``args_hash`` of the REAL arguments (so an approved call can only be
-replayed with identical arguments) and, for display only, the arguments redacted.
+An approval covers exactly one call: it keeps the request ``kind`` (``ToolCall.kind``: a
+tool call, resource read, prompt get ...), the public name, the upstream server and tool
+(or URI, or prompt name), ``tool_hash`` (the definition the agent called: a changed
+definition is never covered), ``args_hash`` of the REAL arguments (so an approved call can
+only be replayed with identical arguments) and, for display only, the arguments redacted.
+Every one of them is matched when a pending approval is joined or a granted one is used:
+names and arguments alone do not tell the kinds apart (an upstream may offer a tool and a
+prompt ``doc``, both ``server__doc``; unprefixed, a resource ``x://doc`` and a prompt named
+``x://doc`` whose argument ``uri`` makes its arguments a read's). ``tool_hash`` is empty for
+a resource read (what is approved is the server's own URI, matched as ``tool``).
 A rule may widen that (``scope: {match: tool, ttl_s}``): a granted ``tool`` approval
-covers the same identity calling the same tool with any arguments the same rules
-still hold for approval, until ``valid_until``; it is never consumed.
+covers the same identity calling the same tool (same kind) with any arguments the same
+rules still hold for approval, until ``valid_until``; it is never consumed.
 Its id reads ``apr_`` plus 12 random characters of ``[a-z0-9]``.
 
 Every transition is one conditional ``UPDATE ... WHERE state = <expected>`` whose
@@ -101,6 +107,17 @@ def conflict(approval: Approval, now: datetime) -> ApprovalConflict:
     return ApprovalConflict(f"approval {approval.id} is already {approval.state}{by}", approval)
 
 
+def _same_target(call: ToolCall) -> tuple[Any, ...]:
+    """What an approval must share with ``call`` to cover it, beyond identity and arguments."""
+    return (
+        col(Approval.kind) == call.kind,
+        col(Approval.tool_name) == call.name,
+        col(Approval.server) == call.server,
+        col(Approval.tool) == call.tool,
+        col(Approval.tool_hash) == call.definition_hash,
+    )
+
+
 class ApprovalStore:
     """Held calls in the ``approvals`` table."""
 
@@ -139,6 +156,7 @@ class ApprovalStore:
             scope=scope.match if scope is not None else "exact",
             scope_ttl_s=scope.ttl_s if scope is not None else None,
             tool_hash=call.definition_hash,
+            kind=call.kind,
         )
         try:
             with Session(self._engine, expire_on_commit=False) as session:
@@ -170,14 +188,13 @@ class ApprovalStore:
         return self._all(query, "list approvals")
 
     def find_pending(self, identity: str, call: ToolCall, now: datetime) -> Approval | None:
-        """A pending, unexpired approval of this very call (same identity, tool, arguments), if any."""
+        """A pending, unexpired approval of this very call (same identity, kind, tool, arguments), if any."""
         query = (
             select(Approval)
             .where(
                 Approval.state == "pending",
                 Approval.identity == identity,
-                Approval.tool_name == call.name,
-                Approval.tool_hash == call.definition_hash,
+                *_same_target(call),
                 Approval.args_hash == call.args_hash,
                 col(Approval.expires_at) > now,
             )
@@ -190,8 +207,8 @@ class ApprovalStore:
     def find_granted(self, identity: str, call: ToolCall, decision: Decision, now: datetime) -> builtins.list[Approval]:
         """Approved, still valid approvals that cover this call, exact ones first.
 
-        Exact: same identity, tool and arguments hash. Tool scope: same identity and tool,
-        held by the same rules (the call still needs approval for the same reasons).
+        Exact: same identity, kind, tool and arguments hash. Tool scope: same identity, kind
+        and tool, held by the same rules (the call still needs approval for the same reasons).
         """
         same_rules = col(Approval.rule_ids) == canonical_json(list(decision.rule_ids))
         query = (
@@ -199,8 +216,7 @@ class ApprovalStore:
             .where(
                 Approval.state == "approved",
                 Approval.identity == identity,
-                Approval.tool_name == call.name,
-                Approval.tool_hash == call.definition_hash,
+                *_same_target(call),
                 col(Approval.valid_until) > now,
                 or_(
                     (col(Approval.scope) == "exact") & (col(Approval.args_hash) == call.args_hash),

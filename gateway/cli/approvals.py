@@ -41,8 +41,12 @@ from gateway.audit.writer import AuditError, AuditWriter
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.models import APPROVAL_STATES, Approval
+from gateway.types import KIND_LABELS
 
-app = typer.Typer(help="List, inspect, approve and deny tool calls held for a person.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, inspect, approve and deny requests (tool calls, resource reads, prompt gets) held for a person.",
+    no_args_is_help=True,
+)
 
 IdArg = Annotated[str, typer.Argument(help="Approval id (apr_...).")]
 AsOpt = Annotated[str, typer.Option("--as", help="Identity deciding; must hold one of the approval's approver roles.")]
@@ -77,11 +81,13 @@ def _when(value: datetime | None) -> str:
 
 
 def _table(approvals: list[Approval], title: str) -> Table:
-    table = Table("id", "state", "identity", "tool", "arguments", "rule", "approvers", "expires (UTC)", title=title)
+    columns = ("id", "state", "identity", "request", "name", "arguments", "rule", "approvers", "expires (UTC)")
+    table = Table(*columns, title=title)
     for a in approvals:
         rules = ", ".join(json.loads(a.rule_ids))
         roles = ", ".join(json.loads(a.approver_roles))
-        table.add_row(a.id, a.state, a.identity, a.tool_name, a.arguments, rules, roles, _when(a.expires_at))
+        what = KIND_LABELS.get(a.kind, a.kind)
+        table.add_row(a.id, a.state, a.identity, what, a.tool_name, a.arguments, rules, roles, _when(a.expires_at))
     return table
 
 

@@ -2,8 +2,9 @@
 
     GET  /console/approvals              pending calls the person may see, live (polls /rows)
     GET  /console/approvals/rows         the inbox's rows alone (what the page polls)
-    GET  /console/approvals/{id}         one approval: who, tool and its risk, redacted arguments, rule, reason,
-                                         time left
+    GET  /console/approvals/{id}         one approval: who, what kind of request (tool call, resource read,
+                                         prompt get), its name and (tools) risk, redacted arguments, rule,
+                                         reason, time left
     POST /console/approvals/{id}/decide  csrf + verdict + reason -> ``desk.decide`` (exactly the API's checks)
 
 A person sees an approval when the desk's ``may_see`` says so (the requester, or a holder of one of
@@ -33,6 +34,7 @@ from gateway.deps import GatewayDep
 from gateway.models import Approval, utcnow
 from gateway.routes.approvals import DECISION_REFUSALS, refusal
 from gateway.state import GatewayState
+from gateway.types import KIND_LABELS
 
 router = APIRouter(prefix="/approvals")
 
@@ -47,6 +49,7 @@ def _view(approval: Approval, gateway: GatewayState, user: SignedIn) -> dict[str
     left = max(0, int((approval.expires_at - utcnow()).total_seconds()))
     return {
         "a": approval.public(),
+        "what": KIND_LABELS.get(approval.kind, approval.kind),
         "may_decide": problem is None and approval.state == "pending" and left > 0,
         "why_not": problem,
         "seconds_left": left,

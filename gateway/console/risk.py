@@ -31,8 +31,11 @@ def held_call_risk(gateway: GatewayState, approval: Approval) -> dict[str, Any] 
     """The risk of the tool a held call names, as its upstream lists it now (None: not listed now).
 
     ``changed`` says the listed definition is no longer the one the call was held for (such a
-    call does not run: the approval runs the definition it was held for only).
+    call does not run: the approval runs the definition it was held for only). None for a held
+    request of another kind: a prompt or resource named like a tool is not that tool.
     """
+    if approval.kind != "tool":
+        return None
     entry = gateway.pool.entry(approval.tool_name)
     if entry is None:
         return None

@@ -91,3 +91,25 @@ def test_processes_migrating_one_postgresql_database_at_once_take_turns(postgres
         engine.dispose()
     finally:
         postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_revision_0011_makes_existing_approvals_tool_calls(tmp_path: Path) -> None:
+    """Rows from before the kind column become ``tool`` (gateway/migrations/versions/0011_approval_kind.py)."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    config = alembic_config(engine)
+    command.upgrade(config, "0010")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO approvals (id, call_id, identity, server, tool, tool_name, arguments, args_hash,"
+                " rule_ids, reason, approver_roles, state, created_at, expires_at, scope)"
+                " VALUES ('apr_old000000000', 'c1', 'a', 'notes', 'add_note', 'notes__add_note', '{}', 'h',"
+                " '[]', '', '[]', 'pending', '2026-12-01 00:00:00', '2026-12-01 00:10:00', 'exact')"
+            )
+        )
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT kind FROM approvals")).scalars().all() == ["tool"]
+    command.downgrade(config, "0010")
+    assert "kind" not in {c["name"] for c in inspect(engine).get_columns("approvals")}
+    engine.dispose()

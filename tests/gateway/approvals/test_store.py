@@ -15,7 +15,7 @@ from gateway.approvals.store import (
     decider_problem,
 )
 from gateway.models import utcnow
-from gateway.types import ApprovalScope, Decision, Identity, ToolCall
+from gateway.types import ApprovalScope, Decision, Identity, RequestKind, ToolCall
 
 WRITER = Identity("writer-agent", frozenset({"writer"}))
 EXACT = Decision("approve", ("approve-publish",), "publishing needs a human", approver_roles=("approver",))
@@ -139,3 +139,42 @@ def test_an_approval_covers_only_the_tool_definition_it_was_requested_for(store:
     assert store.find_granted(WRITER.name, against("b" * 64, {"text": "y"}, "notes__echo"), TOOL_WIDE, utcnow()) == []
     same = store.find_granted(WRITER.name, against("a" * 64, {"title": "publish"}), EXACT, utcnow())
     assert [a.id for a in same] == [exact.id]
+
+
+KINDS: tuple[RequestKind, ...] = ("tool", "resource", "prompt", "completion")
+
+
+def twin(kind: RequestKind, arguments: dict[str, object], call_id: str = "c1") -> ToolCall:
+    """The same public name, server, upstream name, definition hash and arguments, as another kind."""
+    return ToolCall("x://doc", "flat", "x://doc", arguments, call_id, "", kind)
+
+
+@pytest.mark.parametrize("held", KINDS)
+def test_an_approval_covers_only_the_kind_it_was_requested_for(store: ApprovalStore, held: RequestKind) -> None:
+    exact = store.create(twin(held, {"uri": "x://doc"}), WRITER, EXACT, {"uri": "x://doc"}, ttl_s=60)
+    wide = store.create(twin(held, {"q": "1"}), WRITER, TOOL_WIDE, {"q": "1"}, ttl_s=60)
+    assert (exact.kind, wide.kind) == (held, held)
+    others = [k for k in KINDS if k != held]
+    for other in others:
+        assert store.find_pending(WRITER.name, twin(other, {"uri": "x://doc"}), utcnow()) is None
+    for approval in (exact, wide):
+        store.decide(approval.id, "approve", "alice", "ok", utcnow())
+    for other in others:
+        assert store.find_granted(WRITER.name, twin(other, {"uri": "x://doc"}), EXACT, utcnow()) == []
+        assert store.find_granted(WRITER.name, twin(other, {"q": "2"}), TOOL_WIDE, utcnow()) == []
+    assert [a.id for a in store.find_granted(WRITER.name, twin(held, {"uri": "x://doc"}), EXACT, utcnow())] == [
+        exact.id
+    ]
+    assert [a.id for a in store.find_granted(WRITER.name, twin(held, {"q": "2"}), TOOL_WIDE, utcnow())] == [wide.id]
+
+
+def test_an_approval_covers_only_the_server_and_upstream_name_it_was_requested_for(store: ApprovalStore) -> None:
+    """Unprefixed upstreams resolve a public name to whichever lists it: another one's is not covered."""
+    held = ToolCall("x://doc", "flat", "x://doc", {"uri": "x://doc"}, "c1", "", "resource")
+    approval = store.create(held, WRITER, EXACT, held.arguments, ttl_s=60)
+    store.decide(approval.id, "approve", "alice", "ok", utcnow())
+    elsewhere = ToolCall("x://doc", "other", "x://doc", {"uri": "x://doc"}, "c2", "", "resource")
+    renamed = ToolCall("x://doc", "flat", "x://doc/", {"uri": "x://doc"}, "c3", "", "resource")
+    for call_ in (elsewhere, renamed):
+        assert store.find_granted(WRITER.name, call_, EXACT, utcnow()) == []
+    assert [a.id for a in store.find_granted(WRITER.name, held, EXACT, utcnow())] == [approval.id]

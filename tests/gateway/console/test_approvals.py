@@ -1,16 +1,19 @@
 """The approvals inbox in a real browser: an agent's call is held, an approver signs in from the
 approval link, sees it, approves it, and the agent's retry runs; a person who may not decide sees
-no button, and a forged decision is refused for its CSRF token and for its role."""
+no button, and a forged decision is refused for its CSRF token and for its role; the inbox and the
+approval page say which kind of request is held (tool call, prompt get, resource read)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.gateway.approvals.harness import approval_row, call, pending_id
+from tests.gateway.approvals.twins import URI, attempt, policy, start
 from tests.gateway.console.browser import csrf_of, shoot, sign_in
 from tests.gateway.harness import Gateway, text_of
 
@@ -136,3 +139,52 @@ async def test_api_clients_keep_the_json_api_at_the_approval_link(gateway: Gatew
     assert as_api.status_code == 200 and as_api.json()["id"] == approval_id
     assert as_browser.status_code == 303 and as_browser.headers["location"] == f"/console/approvals/{approval_id}"
     assert key_on_page.status_code == 303 and "/console/login" in key_on_page.headers["location"]  # keys open no page
+
+
+@pytest.fixture(scope="module")
+def twins_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway in front of the twins upstream: a tool, prompts and a resource that share names."""
+    with start(tmp_path_factory.mktemp("console-twins"), policy(["agent"]), ["agent"]) as gw:
+        yield gw
+
+
+async def test_the_inbox_and_the_approval_page_say_which_kind_of_request_is_held(
+    twins_gateway: Gateway, browser: Any
+) -> None:
+    gw = twins_gateway
+    held = {
+        "tool call": await attempt(gw, "agent", "tool", "twins__doc", "shown://x"),
+        "prompt get": await attempt(gw, "agent", "prompt", "twins__doc", "shown://x"),
+        "resource read": await attempt(gw, "agent", "resource", URI),
+    }
+    assert {state for state, _ in held.values()} == {"pending"}
+    page = await (await browser.new_context()).new_page()
+    await sign_in(page, gw, "alice")
+    for label, (_, approval_id) in held.items():
+        row = page.locator(f"tr.approval[data-id='{approval_id}']")
+        assert await row.locator(".kind").text_content() == label
+    prompt_row = page.locator(f"tr.approval[data-id='{held['prompt get'][1]}']")
+    assert "twins__doc" in (await prompt_row.text_content() or "")
+    assert await prompt_row.locator(".risk-cell").text_content() == "not a tool call"  # not the tool's risk
+    tool_row = page.locator(f"tr.approval[data-id='{held['tool call'][1]}']")
+    assert await tool_row.locator(".risk-cell .risk").count() == 1
+    await page.goto(f"{gw.url}/console/approvals/{held['prompt get'][1]}")
+    assert await page.text_content("#kind") == "prompt get"
+    assert await page.locator("#risk").count() == 0
+    await page.goto(f"{gw.url}/console/approvals/{held['resource read'][1]}")
+    assert await page.text_content("#kind") == "resource read"
+    assert "twin://doc" in (await page.text_content("#name") or "")
+
+
+async def test_a_forged_approval_id_is_refused_by_the_console(twins_gateway: Gateway, browser: Any) -> None:
+    gw = twins_gateway
+    page = await (await browser.new_context()).new_page()
+    await sign_in(page, gw, "alice")
+    csrf = await csrf_of(page)
+    for forged in ("apr_000000000000", "apr_' OR '1'='1", "APR_X"):
+        shown = await page.request.get(f"{gw.url}/console/approvals/{forged}")
+        assert shown.status == 404 and "no approval" in await shown.text()
+        decided = await page.request.post(
+            f"{gw.url}/console/approvals/{forged}/decide", form={"verdict": "approve", "reason": "x", "csrf": csrf}
+        )
+        assert decided.status == 404 and "Traceback" not in await decided.text()

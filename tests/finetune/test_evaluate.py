@@ -122,31 +122,6 @@ def test_served_eval_names_a_model_the_server_does_not_have(vllm: VllmServer) ->
 def test_served_generation_keeps_special_tokens_as_the_servers_hermes_parser_does() -> None:
     """Serving's hermes parser sets skip_special_tokens=False (vLLM adjust_request); /completions must ask the
     same, or a tokenizer that marks <tool_call> special loses the tags and every call reads as none."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    bodies: list[dict[str, Any]] = []
-
-    class Completions(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            reply = json.dumps({"choices": [{"text": _call('{"city": "Oslo", "nights": 2}')}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Completions)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        generate = evaluate.served_generator(f"http://127.0.0.1:{server.server_address[1]}/v1", "m", concurrency=1)
-        out = generate(["prompt"], 16)
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert bodies and bodies[0]["skip_special_tokens"] is False and bodies[0]["add_special_tokens"] is False
-    assert out[0].startswith("<tool_call>")
+    body = evaluate.completion_body("m", "<|im_start|>user\nhi<|im_end|>\n", 16)
+    assert body["skip_special_tokens"] is False and body["add_special_tokens"] is False
+    assert (body["model"], body["max_tokens"], body["temperature"]) == ("m", 16, 0)

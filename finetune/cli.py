@@ -6,6 +6,7 @@ commands only (`warden --help` must stay fast).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -77,9 +78,15 @@ def model_eval(
     eager: bool = typer.Option(
         True, help="vLLM --enforce-eager: no torch.compile warm-up (it did not finish in 600 s on 2 loaded CPU cores)"
     ),
+    base_too: bool = typer.Option(
+        True, help="with --adapter and vLLM: the base too, on the same server in the same run (side by side)"
+    ),
     out: Path = typer.Option(Path("runs/model-eval"), help="directory for results.json, results.md, vllm.log"),
 ) -> None:
-    """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval."""
+    """Natural-language MCP set, multi-turn final answers and BFCL v4, each with n and a 95% interval.
+
+    With --adapter (and vLLM), the adapter and then the base on one server: <out>/<side>/results.json,
+    and <out>/results.md with both side by side."""
     from finetune.base_model import FetchError, spec_for
     from finetune.eval import bfcl as bfcl_v4
     from finetune.eval import runner
@@ -102,21 +109,47 @@ def model_eval(
     try:
         log = out / "vllm.log"
         if engine == "vllm":
-            generator = runner.served(base, adapter, dtype=dtype, concurrency=concurrency, log_path=log, eager=eager)
+            generator = runner.served(
+                base, adapter, dtype=dtype, concurrency=concurrency, log_path=log, eager=eager, base_too=base_too
+            )
         else:
             generator = runner.in_process(base, adapter)
-        with generator as (gen, how):
+        with generator as (gens, how):
             opts.meta.update(how)
             opts.meta["ready_s"] = round(time.monotonic() - started, 1)
-            partial = out / "results.json"
-            results = runner.run_suites(gen, tokenizer, opts, log=typer.echo, save=lambda r: runner.save(partial, r))
+            sides = _eval_sides(gens, tokenizer, opts, out)
     except RuntimeError as exc:
         _fail(f"evaluation failed: {exc}")
-    results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
-    runner.save(out / "results.json", results)
-    (out / "results.md").write_text(runner.markdown(results))
-    typer.echo(json.dumps(results["meta"]))
-    typer.echo(runner.markdown(results))
+    for side, results in sides.items():
+        results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
+        runner.save(_side_dir(out, side, len(sides)) / "results.json", results)
+        (_side_dir(out, side, len(sides)) / "results.md").write_text(runner.markdown(results))
+        typer.echo(json.dumps({"side": side, **results["meta"]}))
+    table = runner.markdown_sides(sides) if len(sides) > 1 else runner.markdown(next(iter(sides.values())))
+    (out / "results.md").write_text(table)
+    typer.echo(table)
+
+
+def _side_dir(out: Path, side: str, n_sides: int) -> Path:
+    """Where one side's files go: `out` itself for a one-sided run (as before), else out/<side>."""
+    path = out / side if n_sides > 1 else out
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _eval_sides(gens: dict[str, Any], tokenizer: Any, opts: Any, out: Path) -> dict[str, dict[str, Any]]:
+    """Every suite for each side in turn, each side's partial results saved after every suite."""
+    from finetune.eval import runner
+
+    sides: dict[str, dict[str, Any]] = {}
+    for side, gen in gens.items():
+        typer.echo(f"== {side}")
+        opts.meta["side"] = side
+        partial = _side_dir(out, side, len(gens)) / "results.json"
+        sides[side] = runner.run_suites(
+            gen, tokenizer, opts, log=typer.echo, save=functools.partial(runner.save, partial)
+        )
+    return sides
 
 
 @data_app.command("build")

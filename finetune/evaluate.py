@@ -118,6 +118,20 @@ def hf_generator(model: Any, tokenizer: Any, batch_size: int = 8) -> Generate:
     return run
 
 
+def completion_body(model: str, prompt: str, max_new_tokens: int) -> dict[str, Any]:
+    """The `/completions` request for one rendered prompt: greedy, no special tokens added (the rendered
+    prompt has them) and none skipped in the answer, as serving's hermes parser asks of vLLM
+    (adjust_request); otherwise vLLM drops <tool_call> tags and every call reads as none."""
+    return {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_new_tokens,
+        "temperature": 0,
+        "add_special_tokens": False,
+        "skip_special_tokens": False,
+    }
+
+
 def served_generator(
     base_url: str, model: str, concurrency: int = 8, timeout_s: float = 600, api_key: str | None = None
 ) -> Generate:
@@ -135,13 +149,7 @@ def served_generator(
             bar = tqdm(total=len(prompts), desc=f"generate ({model})", dynamic_ncols=True, mininterval=2)
 
             def one(prompt: str) -> str:
-                body = {
-                    "model": model,
-                    "prompt": prompt,
-                    "max_tokens": max_new_tokens,
-                    "temperature": 0,
-                    "add_special_tokens": False,  # the rendered prompt already has them
-                }
+                body = completion_body(model, prompt, max_new_tokens)
                 try:
                     response = client.post(f"{base_url}/completions", json=body)
                 except httpx.HTTPError as exc:

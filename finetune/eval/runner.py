@@ -79,12 +79,15 @@ def save(path: Path, results: dict[str, Any]) -> None:
 
 
 @contextmanager
-def in_process(base: Path, adapter: Path | None, batch_size: int = 4) -> Iterator[tuple[Generate, dict[str, Any]]]:
-    """A `Generate` by transformers in this process (no vLLM; ~10x slower on CPU)."""
+def in_process(
+    base: Path, adapter: Path | None, batch_size: int = 4
+) -> Iterator[tuple[dict[str, Generate], dict[str, Any]]]:
+    """One `Generate` by transformers in this process (no vLLM; ~10x slower on CPU), keyed by its side."""
     from finetune.evaluate import hf_generator, load_model
 
     tokenizer, model = load_model(base, adapter)
-    yield hf_generator(model, tokenizer, batch_size), {"engine": "transformers", "dtype": str(model.dtype)}
+    side = "adapter" if adapter is not None else "base"
+    yield {side: hf_generator(model, tokenizer, batch_size)}, {"engine": "transformers", "dtype": str(model.dtype)}
 
 
 def _cell(d: dict[str, Any]) -> str:
@@ -116,6 +119,16 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_sides(sides: dict[str, dict[str, Any]]) -> str:
+    """One table, a column per side (e.g. adapter, base), rows in the first side's order."""
+    names = list(sides)
+    cells = {name: dict(figures(res)) for name, res in sides.items()}
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for metric, _ in figures(sides[names[0]]) if names else []:
+        lines.append(f"| {metric} | " + " | ".join(cells[n].get(metric, "-") for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
 @contextmanager
 def served(
     base: Path,
@@ -127,8 +140,10 @@ def served(
     max_model_len: int = 8192,
     eager: bool = True,
     progress: Callable[[str], None] = print,
-) -> Iterator[tuple[Generate, dict[str, Any]]]:
-    """A `Generate` backed by a vLLM serving `base` (+ `adapter` as model 'adapter'), and what was chosen."""
+    base_too: bool = False,
+) -> Iterator[tuple[dict[str, Generate], dict[str, Any]]]:
+    """`Generate`s backed by one vLLM serving `base` (+ `adapter` as model 'adapter'), and what was chosen:
+    {"adapter": ..., "base": ...} with `base_too` (the same server, the base without the LoRA), else one."""
     from finetune.evaluate import served_generator
     from finetune.precision import vllm_dtype
     from gateway.config import Settings
@@ -149,7 +164,13 @@ def served(
     spec = dataclasses.replace(spec, enforce_eager=eager)
     progress(f"starting vLLM for {base.name}, dtype {chosen.value} ({chosen.reason}); log {log_path}")
     with launch(spec, log_path, timeout_s=600, progress=lambda s: progress(f"  vLLM starting ({s:.0f} s)")) as server:
-        model = "adapter" if adapter is not None else spec.served_name
-        gen = served_generator(f"{server.url}/v1", model, concurrency=concurrency, api_key=server.api_key)
+        models = {"adapter": "adapter"} if adapter is not None else {}
+        if adapter is None or base_too:
+            models["base"] = spec.served_name
+        url = f"{server.url}/v1"
+        gens = {
+            side: served_generator(url, m, concurrency=concurrency, api_key=server.api_key)
+            for side, m in models.items()
+        }
         how = {"engine": "vllm", "dtype": chosen.value, "dtype_reason": chosen.reason, "concurrency": concurrency}
-        yield gen, {**how, "enforce_eager": eager}
+        yield gens, {**how, "enforce_eager": eager}

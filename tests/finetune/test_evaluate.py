@@ -117,3 +117,11 @@ def test_served_eval_names_a_model_the_server_does_not_have(vllm: VllmServer) ->
     generate = evaluate.served_generator(f"{vllm.url}/v1", "no-such-adapter", api_key=vllm.api_key)
     with pytest.raises(evaluate.EvalError, match=r"no-such-adapter.*404"):
         generate(["hello"], 4)
+
+
+def test_served_generation_keeps_special_tokens_as_the_servers_hermes_parser_does() -> None:
+    """Serving's hermes parser sets skip_special_tokens=False (vLLM adjust_request); /completions must ask the
+    same, or a tokenizer that marks <tool_call> special loses the tags and every call reads as none."""
+    body = evaluate.completion_body("m", "<|im_start|>user\nhi<|im_end|>\n", 16)
+    assert body["skip_special_tokens"] is False and body["add_special_tokens"] is False
+    assert (body["model"], body["max_tokens"], body["temperature"]) == ("m", 16, 0)

@@ -45,9 +45,24 @@ def test_in_process_engine_generates_without_vllm(tokenizer: Any) -> None:
     from finetune.base_model import DEFAULT_CACHE
 
     opts = runner.RunOptions(("multiturn",), max_new_tokens=8)
-    with runner.in_process(DEFAULT_CACHE, None) as (generate, how):
-        results = runner.run_suites(generate, tokenizer, opts, log=lambda _: None)
-    assert how["engine"] == "transformers"
+    with runner.in_process(DEFAULT_CACHE, None) as (gens, how):
+        results = runner.run_suites(gens["base"], tokenizer, opts, log=lambda _: None)
+    assert how["engine"] == "transformers" and list(gens) == ["base"]
     mt = results["multiturn"]
     assert mt["all"]["n"] == 12 and len(mt["rows"]) == 12
     assert all(r["tokens"] <= 12 for r in mt["rows"]) and mt["properties"]["stopped"]["n"] == 12
+
+
+def test_sides_table_puts_adapter_and_base_in_columns_of_the_same_rows(tokenizer: Any) -> None:
+    """`warden model eval --adapter`: one table, a column per side, every metric of the run in one row."""
+
+    def refuse(prompts: list[str], max_new_tokens: int) -> list[str]:
+        return ["None of the available tools can do that."] * len(prompts)
+
+    opts = runner.RunOptions(("multiturn",))
+    base = runner.run_suites(refuse, tokenizer, opts, log=lambda _: None)
+    table = runner.markdown_sides({"adapter": base, "base": base}).splitlines()
+    assert table[0] == "| metric | adapter | base |"
+    rows = [line for line in table[2:] if line.startswith("| multi-turn: all |")]
+    assert len(rows) == 1 and rows[0].count("(0/12;") == 2
+    assert len(table) == 2 + len(runner.figures(base))

@@ -115,3 +115,21 @@ async def notes_titled(gw: Gateway, title: str) -> int:
     async with connect(gw, "writer-agent") as client:
         listed = await client.call_tool("notes__list_notes", {})
     return sum(1 for note in (listed.structured_content or {}).get("result", []) if note["title"] == title)
+
+
+async def rewrite_policy(gw: Gateway, text: str, within_s: float = 20) -> None:
+    """Write the gateway's policy file and wait until the gateway has reloaded it (its reloads metric)."""
+    before = _reloads(gw)
+    (gw.policy_dir / "policy.yaml").write_text(text)
+
+    async def reloaded() -> bool | None:
+        return True if _reloads(gw) > before else None
+
+    await eventually(reloaded, within_s, "the policy to reload")
+
+
+def _reloads(gw: Gateway) -> float:
+    for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
+        if line.startswith('warden_policy_reloads_total{result="ok"}'):
+            return float(line.split()[-1])
+    return 0.0

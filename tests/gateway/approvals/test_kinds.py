@@ -19,7 +19,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.gateway.approvals.harness import auth, decide, eventually
+from tests.gateway.approvals.harness import auth, decide, eventually, rewrite_policy
 from tests.gateway.approvals.twins import URI, Kind, attempt, policy, start
 from tests.gateway.harness import REPO, Gateway, connect, rows, text_of
 
@@ -243,25 +243,11 @@ async def test_a_tool_scoped_approval_never_covers_another_kind_even_under_the_s
         assert state == "pending"
         await approve(gw, prompt_id)
         assert await attempt(gw, "agent", "prompt", URI, "any://other") == ("ran", "prompt ran on any://other")
-        before = _reloads(gw)
-        reloaded = policy(["agent"], read_scope=scoped).replace("hold-reads", "hold-twin")
-        (gw.policy_dir / "policy.yaml").write_text(reloaded)
-        await eventually(lambda: _async(_reloads(gw) > before or None), 20, "the policy to reload")
+        await rewrite_policy(gw, policy(["agent"], read_scope=scoped).replace("hold-reads", "hold-twin"))
         state, read_id = await attempt(gw, "agent", "resource", URI)
         assert state == "pending" and read_id != prompt_id
         assert (await listed(gw, read_id))["kind"] == "resource"
         assert rows(gw, "SELECT kind FROM approvals WHERE id = :id", id=prompt_id) == [{"kind": "prompt"}]
-
-
-def _reloads(gw: Gateway) -> float:
-    for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
-        if line.startswith('warden_policy_reloads_total{result="ok"}'):
-            return float(line.split()[-1])
-    return 0.0
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 # ---- a prompt reworded while its get is held is not run by the approval ------------------------------

@@ -9,12 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from gateway.db import create_db_engine
 from gateway.identities import IdentityStore
-from tests.gateway.approvals.harness import FAST, POLICY, call, decide, eventually, pending_for
+from tests.gateway.approvals.harness import FAST, POLICY, call, decide, pending_for, rewrite_policy
 from tests.gateway.harness import Gateway, NotesUpstream, connect, rows, run_gateway, text_of, upstreams_yaml
 
 pytestmark = pytest.mark.anyio
@@ -90,9 +89,7 @@ async def test_a_deny_rule_hot_loaded_during_the_hold_wins_over_the_approval(gw:
     policy = gw.policy_dir / "policy.yaml"
     async with held(gw, "writer-agent", "publish emergency fix") as box:
         approval = await pending_for(gw, "publish emergency fix")
-        before = _reloads(gw)
-        policy.write_text(policy.read_text().replace("rules:\n", "rules:\n" + EMERGENCY_RULE.lstrip("\n"), 1))
-        await eventually(lambda: _async(_reloads(gw) > before or None), 20, "the policy to reload")
+        await rewrite_policy(gw, policy.read_text().replace("rules:\n", "rules:\n" + EMERGENCY_RULE.lstrip("\n"), 1))
         assert (await decide(gw, approval["id"], "approve")).status_code == 200
     result = box["result"]
     assert result.is_error and "emergency-stop-publish" in text_of(result) and "did not run" in text_of(result)
@@ -111,22 +108,10 @@ async def test_a_grant_withdrawn_during_the_hold_stops_the_approved_call(gw: Gat
     policy = gw.policy_dir / "policy.yaml"
     async with held(gw, "shifty-agent", "publish withdrawn") as box:
         approval = await pending_for(gw, "publish withdrawn")
-        before = _reloads(gw)
-        policy.write_text(policy.read_text().replace("shifty-agent: {roles: [writer]}", "shifty-agent: {roles: []}"))
-        await eventually(lambda: _async(_reloads(gw) > before or None), 20, "the policy to reload")
+        withdrawn = policy.read_text().replace("shifty-agent: {roles: [writer]}", "shifty-agent: {roles: []}")
+        await rewrite_policy(gw, withdrawn)
         assert (await decide(gw, approval["id"], "approve")).status_code == 200
     result = box["result"]
     assert result.is_error and "no longer granted" in text_of(result) and "did not run" in text_of(result)
     assert await stored(gw, "publish withdrawn") == 0
     assert json.loads(outcome_of(gw, approval["id"])["rule_ids"]) == ["default-deny"]
-
-
-def _reloads(gw: Gateway) -> float:
-    for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
-        if line.startswith('warden_policy_reloads_total{result="ok"}'):
-            return float(line.split()[-1])
-    return 0.0
-
-
-async def _async(value: Any) -> Any:
-    return value

@@ -55,6 +55,18 @@ _TYPES = {
 }
 
 
+def download_wheel(into: Path) -> Path:
+    """The pinned `bfcl-eval` wheel (no dependencies), downloaded by pip into ``into``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", PACKAGE, "-d", str(into)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip download {PACKAGE} failed:\n{proc.stderr}")
+    return next(into.glob("*.whl"))
+
+
 def data_dir(cache: Path = CACHE) -> Path:
     """`bfcl_eval/data` extracted from the wheel, downloaded once."""
     out = cache / "bfcl_eval" / "data"
@@ -62,14 +74,7 @@ def data_dir(cache: Path = CACHE) -> Path:
         return out
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", PACKAGE, "-d", tmp],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"pip download {PACKAGE} failed:\n{proc.stderr}")
-        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as zf:
+        with zipfile.ZipFile(download_wheel(Path(tmp))) as zf:
             members = [m for m in zf.namelist() if m.startswith("bfcl_eval/data/") and "unused" not in m]
             zf.extractall(tmp, members)
         (cache / "bfcl_eval").mkdir(exist_ok=True)

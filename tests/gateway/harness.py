@@ -222,6 +222,14 @@ def text_of(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
 
 
+def metric(gw: Gateway, sample: str) -> float:
+    """The value of one sample of the gateway's /metrics (``name{label="value"}``); 0 while it has none."""
+    for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def rows(gw: Gateway, sql: str, **params: object) -> list[dict[str, Any]]:
     """The rows of one SQL query on the gateway's database, as dicts."""
     from sqlalchemy import text

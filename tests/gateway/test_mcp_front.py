@@ -20,6 +20,7 @@ from tests.gateway.harness import (
     NotesUpstream,
     connect,
     fixture_policy_dir,
+    metric,
     rows,
     run_gateway,
     text_of,
@@ -231,10 +232,7 @@ def test_broken_policy_edit_keeps_last_good_policy(gw: Gateway) -> None:
     import anyio
 
     def reloads(result: str) -> float:
-        for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
-            if line.startswith(f'warden_policy_reloads_total{{result="{result}"}}'):
-                return float(line.split()[-1])
-        return 0.0
+        return metric(gw, f'warden_policy_reloads_total{{result="{result}"}}')
 
     policy_file = gw.policy_dir / "policy.yaml"
     good = policy_file.read_text()

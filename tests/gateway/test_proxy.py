@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
@@ -14,14 +13,20 @@ from sqlalchemy import text
 from gateway.audit.verify import verify
 from gateway.db import create_db_engine
 from tests.gateway.audit.events import allow_inserts, refuse_inserts
-from tests.gateway.harness import connect, fixture_policy_dir, run_gateway, run_notes_upstream, text_of, upstreams_yaml
+from tests.gateway.harness import (
+    Gateway,
+    connect,
+    fixture_policy_dir,
+    metric,
+    run_gateway,
+    run_notes_upstream,
+    text_of,
+    upstreams_yaml,
+)
 
 
-def fail_closed_count(url: str, reason: str) -> float:
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
-        if line.startswith(f'warden_fail_closed_total{{reason="{reason}"}}'):
-            return float(line.split()[-1])
-    return 0.0
+def fail_closed_count(gw: Gateway, reason: str) -> float:
+    return metric(gw, f'warden_fail_closed_total{{reason="{reason}"}}')
 
 
 @pytest.mark.anyio
@@ -48,7 +53,7 @@ async def test_audit_failure_denies_the_call_and_counts_it(tmp_path: Path) -> No
             assert not any(leak in answer.lower() for leak in ("audit_events", "sql", "table", "operationalerror"))
         assert "could not list tools" in str(listing.value)
         assert len(notes.seen_headers()) == forwarded_before, "a call the audit log could not record was forwarded"
-        assert fail_closed_count(gw.url, "audit") == 1
+        assert fail_closed_count(gw, "audit") == 1
 
 
 @pytest.mark.anyio
@@ -80,6 +85,6 @@ async def test_a_failed_group_commit_denies_every_call_of_its_batch_and_forwards
             listed = text_of(await client.call_tool("notes__list_notes", {}))
         assert len(answers) == 16 and all("audit log could not record" in a for a in answers), answers
         assert "batch-" not in listed
-        assert fail_closed_count(gw.url, "audit") == 16
+        assert fail_closed_count(gw, "audit") == 16
         assert verify(engine, None).ok
         engine.dispose()

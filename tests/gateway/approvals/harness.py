@@ -12,7 +12,7 @@ import anyio
 import httpx
 import mcp_types as types
 
-from tests.gateway.harness import Gateway, connect, rows, text_of
+from tests.gateway.harness import Gateway, connect, metric, rows, text_of
 
 IDENTITIES = ["writer-agent", "lead-agent", "alice", "bob"]
 POLICY = """
@@ -129,7 +129,4 @@ async def rewrite_policy(gw: Gateway, text: str, within_s: float = 20) -> None:
 
 
 def _reloads(gw: Gateway) -> float:
-    for line in httpx.get(f"{gw.url}/metrics").text.splitlines():
-        if line.startswith('warden_policy_reloads_total{result="ok"}'):
-            return float(line.split()[-1])
-    return 0.0
+    return metric(gw, 'warden_policy_reloads_total{result="ok"}')

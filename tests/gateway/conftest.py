@@ -79,6 +79,17 @@ class PostgresServer:
             conn.autocommit = True
             conn.execute(sql.encode())  # test-only DDL built from fixed names
 
+    @contextlib.contextmanager
+    def fresh_database(self, prefix: str = "warden_test") -> Iterator[str]:
+        """A new database cloned from the migrated template: its URL; dropped afterwards."""
+        name = f"{prefix}_{os.getpid()}_{next(_numbers)}"
+        self.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
+        try:
+            yield self.url(name)
+        finally:
+            with contextlib.suppress(Exception):  # a test that left a connection open must not fail here
+                self.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
@@ -130,13 +141,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"warden_test_{os.getpid()}_{next(_numbers)}"
-    server.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
-    try:
-        yield server.url(name)
-    finally:
-        with contextlib.suppress(Exception):  # a test that left a connection open must not fail here
-            server.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with server.fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

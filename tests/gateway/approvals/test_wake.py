@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from gateway.approvals.store import ApprovalConflict, ApprovalStore
 from gateway.approvals.wake import CHANNEL, Wakeups
@@ -25,11 +25,8 @@ APPROVE = Decision("approve", ("approve-publish",), "publishing needs a human", 
 
 @pytest.fixture
 def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    name = "warden_wake"
-    postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    postgres_server.execute(f"CREATE DATABASE {name} TEMPLATE warden_template")
-    yield postgres_server.url(name)
-    postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_server.fresh_database("warden_wake") as url:
+        yield url
 
 
 @pytest.fixture
@@ -126,7 +123,7 @@ async def test_the_listener_reconnects_and_wakes_everyone_to_re_read(
         woken = wakeups.event("apr_x")
         postgres_server.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = 'warden_wake' AND query LIKE 'LISTEN {CHANNEL}%'"
+            f"WHERE datname = '{make_url(pg_url).database}' AND query LIKE 'LISTEN {CHANNEL}%'"
         )
         with anyio.fail_after(10):
             await woken.wait()

@@ -35,10 +35,8 @@ def policy_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    name = f"warden_workers_{os.getpid()}"
-    postgres_server.execute(f"CREATE DATABASE {name} TEMPLATE warden_template")
-    yield postgres_server.url(name)
-    postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_server.fresh_database("warden_workers") as url:
+        yield url
 
 
 def test_several_workers_on_sqlite_are_refused(tmp_path: Path, policy_dir: Path) -> None:

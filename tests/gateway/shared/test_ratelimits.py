@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from gateway.app import create_app
 from gateway.config import Settings
@@ -37,11 +37,8 @@ __all__ = ["make_policy"]  # a fixture, used by name
 
 @pytest.fixture
 def pg(postgres_server: PostgresServer) -> Iterator[str]:
-    name = "warden_shared_rl"
-    postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    postgres_server.execute(f"CREATE DATABASE {name} TEMPLATE warden_template")
-    yield postgres_server.url(name)
-    postgres_server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_server.fresh_database("warden_shared_rl") as url:
+        yield url
 
 
 @pytest.fixture
@@ -149,7 +146,7 @@ def test_an_unreachable_database_fails_closed(
 ) -> None:
     policy = make_policy(POLICY)
     engine = create_db_engine(pg)
-    postgres_server.execute("DROP DATABASE warden_shared_rl WITH (FORCE)")
+    postgres_server.execute(f"DROP DATABASE {make_url(pg).database} WITH (FORCE)")
     try:
         with pytest.raises(RateLimitStoreError):
             SharedRateLimiter(engine).check(policy, who(policy, "a"), call("time__x"), decision=ALLOWED)

@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 import itertools
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,23 +45,18 @@ def replicas(
     tmp: Path, server: PostgresServer, notes: NotesUpstream, policy: str, identities: list[str], **env: str
 ) -> Iterator[tuple[Gateway, Gateway]]:
     """Two gateways on one fresh PostgreSQL database, sharing its keys."""
-    name = f"warden_replicas_{os.getpid()}_{next(_numbers)}"
-    server.execute(f"CREATE DATABASE {name} TEMPLATE warden_template")
     policy_dir = tmp / "policies"
     policy_dir.mkdir()
     (policy_dir / "policy.yaml").write_text(policy)
     (tmp / "a").mkdir()
     (tmp / "b").mkdir()
-    url = server.url(name)
-    try:
-        with (
-            run_gateway(tmp / "a", policy_dir, notes_only(notes.url), identities, url, **env) as first,
-            run_gateway(tmp / "b", policy_dir, notes_only(notes.url), [], url, **env) as second,
-        ):
-            second.keys = first.keys
-            yield first, second
-    finally:
-        server.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with (
+        server.fresh_database("warden_replicas") as url,
+        run_gateway(tmp / "a", policy_dir, notes_only(notes.url), identities, url, **env) as first,
+        run_gateway(tmp / "b", policy_dir, notes_only(notes.url), [], url, **env) as second,
+    ):
+        second.keys = first.keys
+        yield first, second
 
 
 @pytest.fixture(scope="module")

@@ -35,9 +35,7 @@ REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "
 """The flags a benchmark figure names beside its CPU model."""
 ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 """oneDNN's cap on the instruction sets it dispatches to (the first one set wins, as in oneDNN)."""
-ISAS_WITHOUT_BF16 = frozenset(
-    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
-)
+ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
 """oneDNN ISA levels below AVX512_CORE_BF16: capped there, oneDNN emulates bf16 matmuls even on a CPU that has
 the instructions (measured on an AVX-512-bf16 AMD EPYC with ONEDNN_MAX_CPU_ISA=AVX2: 1.8 GFLOP/s bf16 against
 107 fp32, the figures of a real AVX2-only EPYC)."""
@@ -121,9 +119,7 @@ def isa_cap(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def cpu_capability(
-    cpuinfo: tuple[str, set[str]] | None, onednn: bool | None, capped: str | None = None
-) -> Capability:
+def cpu_capability(cpuinfo: tuple[str, set[str]] | None, onednn: bool | None, capped: str | None = None) -> Capability:
     """Native bf16 on a CPU: a bf16 flag in cpuinfo, and oneDNN agreeing where it was asked.
 
     Both must say yes when both answer: oneDNN also reports bf16 on AVX-512 CPUs that only emulate it,

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from finetune import model_card
+from finetune import model_card, token_rows
 from finetune.gguf_source import FetchError, Part, Progress, fetch_gguf, metadata
 from serving.models import DEFAULT_BASE as DEFAULT_CACHE
 from serving.models import BaseModelError, check_base
@@ -63,6 +63,10 @@ class BaseSpec:
     upstream: str
     """The model the GGUF was made from, as its publisher names it."""
     template_markers: tuple[str, ...] = ("<tools>", "<tool_call>")
+    repair_rows: tuple[str, ...] = ()
+    """Added tokens whose embedding/output rows are re-initialised after dequantizing (finetune.token_rows)."""
+    repair_watch: tuple[str, ...] = ()
+    """Tokens whose cosine to the repaired rows the model card records (the neighbours they were confused with)."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -147,6 +151,9 @@ MODELS: dict[str, BaseSpec] = {
             "GGUF header (general.name, architecture, shapes)."
         ),
         upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct-AWQ (quantized to GGUF Q4_K_M by an unnamed uploader)",
+        # In this GGUF both tag rows are identical and 0.93 cosine to <|im_start|>'s: nothing can write the tags.
+        repair_rows=("<tool_call>", "</tool_call>"),
+        repair_watch=("<|im_start|>", "<|im_end|>"),
     ),
 }
 """Fetchable bases by `--model` name."""
@@ -189,8 +196,8 @@ def fetch(
         header = check_header(spec, gguf)
         staged = work / "model"
         progress("dequantizing with transformers' GGUF loader (0.5B: ~3 min on 2 CPU cores) ...")
-        _convert(gguf, staged, chat_template(spec, header))
-        model_card.write(staged, spec, header)
+        repairs = _convert(gguf, staged, chat_template(spec, header), spec)
+        model_card.write(staged, spec, header, repairs)
         if out.exists():
             shutil.rmtree(out)
         staged.rename(out)
@@ -231,7 +238,7 @@ def chat_template(spec: BaseSpec, header: Mapping[str, Any]) -> str:
     return template
 
 
-def _convert(gguf: Path, out: Path, template: str) -> None:
+def _convert(gguf: Path, out: Path, template: str, spec: BaseSpec) -> list[token_rows.RowRepair]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -243,12 +250,14 @@ def _convert(gguf: Path, out: Path, template: str) -> None:
     setattr(model, "is_quantized", False)  # noqa: B010
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    repairs = token_rows.repair(model, tokenizer, spec.repair_rows, spec.repair_watch)
     model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     model.config.dtype = torch.bfloat16
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.chat_template = template
     tokenizer.save_pretrained(out)
     (out / "chat_template.jinja").write_text(template)
+    return repairs
 
 
 def provenance(model_dir: Path) -> dict[str, Any] | None:

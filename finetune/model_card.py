@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from importlib import metadata as dist
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from finetune.base_model import BaseSpec
+    from finetune.token_rows import RowRepair
 
 PROVENANCE = "provenance.json"
 _HEADER_SHOWN = ("general.name", "general.architecture", "general.size_label", "general.file_type", "general.license")
@@ -28,7 +30,7 @@ def _version(name: str) -> str | None:
         return None
 
 
-def record(spec: BaseSpec, header: dict[str, Any]) -> dict[str, Any]:
+def record(spec: BaseSpec, header: dict[str, Any], repairs: Sequence[RowRepair] = ()) -> dict[str, Any]:
     return {
         "model": spec.name,
         "upstream": spec.upstream,
@@ -49,6 +51,7 @@ def record(spec: BaseSpec, header: dict[str, Any]) -> dict[str, Any]:
         "chat_template": spec.template,
         "converted_with": {n: _version(n) for n in ("transformers", "gguf", "torch")},
         "dtype": "bfloat16",
+        "repaired_rows": [r.as_dict() for r in repairs],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -66,6 +69,7 @@ def _card(rec: dict[str, Any]) -> str:
         else "Warden's ChatML + Hermes tools template (finetune/templates/hermes_chatml.jinja); the GGUF's "
         "template silently drops tools"
     )
+    repaired = _repaired(rec["repaired_rows"])
     return f"""---
 license: {rec["licence"]}
 base_model: {rec["upstream"].split(" ")[0]}
@@ -94,10 +98,33 @@ GGUF header fields read:
 
 ## Chat template
 {template}.
+{repaired}"""
+
+
+def _repaired(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    lines = "\n".join(
+        f"| `{r['token']}` | {r['id']} | {' + '.join(f'`{p}`' for p in r['pieces'])} | {r['norm']} | "
+        f"{', '.join(f'`{k}` {v}' for k, v in r['cos_before'].items())} | "
+        f"{', '.join(f'`{k}` {v}' for k, v in r['cos_after'].items())} |"
+        for r in rows
+    )
+    tied = "one tensor: embeddings and output are tied" if all(r["tied"] for r in rows) else "embeddings and output"
+    return f"""
+## Repaired rows (the only change to the weights besides dequantizing)
+In this GGUF these tokens' rows are not trained apart (cosines below, "before"): a model cannot write a
+token whose output row equals another's, so they were re-initialised, deterministically, to the mean of the
+rows of the tokens their text spells as plain text, rescaled to the row's own norm ({tied};
+finetune/token_rows.py). Nothing else changed; a LoRA adapter trained on this directory is served as usual.
+
+| token | id | plain-text pieces | norm | cosine before | cosine after |
+|---|---|---|---|---|---|
+{lines}
 """
 
 
-def write(model_dir: Path, spec: BaseSpec, header: dict[str, Any]) -> None:
-    rec = record(spec, header)
+def write(model_dir: Path, spec: BaseSpec, header: dict[str, Any], repairs: Sequence[RowRepair] = ()) -> None:
+    rec = record(spec, header, repairs)
     (model_dir / PROVENANCE).write_text(json.dumps(rec, indent=2) + "\n")
     (model_dir / "README.md").write_text(_card(rec))

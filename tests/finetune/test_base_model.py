@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
-from finetune import base_model, model_card
+from finetune import base_model, model_card, token_rows
 from finetune.chat import render_prompt
 from finetune.cli import model_app
 from finetune.toolcall_parse import parse
@@ -67,6 +68,28 @@ def test_model_card_records_provenance_and_licence(tmp_path: Path) -> None:
     rec = base_model.provenance(tmp_path)
     assert rec is not None and rec["gguf"]["sha256"] == spec.gguf_sha256 and len(rec["parts"]) == 6
     assert rec["gguf_header"]["general.license"] is None and rec["converted_with"]["transformers"]
+    assert rec["repaired_rows"] == [] and "Repaired rows" not in card
+
+
+def test_model_card_records_each_repaired_row(tmp_path: Path) -> None:
+    spec = base_model.MODELS[QWEN]
+    assert spec.repair_rows == ("<tool_call>", "</tool_call>")
+    row = token_rows.RowRepair(
+        token="<tool_call>",
+        id=151657,
+        pieces=["<tool", "_call", ">"],
+        piece_ids=[1, 2, 3],
+        tied=True,
+        norm=1.5,
+        cos_before={"</tool_call>": 1.0, "<|im_start|>": 0.93},
+        cos_after={"</tool_call>": 0.8, "<|im_start|>": 0.1},
+    )
+    model_card.write(tmp_path, spec, {}, [row])
+    card = (tmp_path / "README.md").read_text()
+    line = "| `<tool_call>` | 151657 | `<tool` + `_call` + `>` | 1.5 | `</tool_call>` 1.0, `<|im_start|>` 0.93 |"
+    assert line in card
+    rec = base_model.provenance(tmp_path)
+    assert rec is not None and rec["repaired_rows"] == [row.as_dict()]
 
 
 def test_a_complete_directory_is_reused(tmp_path: Path) -> None:
@@ -101,3 +124,16 @@ def test_real_qwen_fetch_serves_hermes_tool_calls() -> None:
     answer = full[len(prompt) :].removesuffix("\n").removesuffix("<|im_end|>")
     parsed = parse(answer)
     assert parsed.tools_called and parsed.calls[0].arguments_obj() == {"timezone": "Asia/Tokyo"}
+    # The tag rows were repaired: distinct from each other and from <|im_start|> (identical / 0.93 in the GGUF).
+    repaired = {r["token"]: r for r in rec["repaired_rows"]}
+    assert repaired["<tool_call>"]["cos_before"]["</tool_call>"] > 0.999
+    assert repaired["<tool_call>"]["cos_after"]["</tool_call>"] < 0.99
+    assert all(r["cos_after"]["<|im_start|>"] < 0.5 for r in repaired.values())
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        embed = f.get_tensor("model.embed_tokens.weight")
+    ids = [tok.convert_tokens_to_ids(t) for t in ("<tool_call>", "</tool_call>", "<|im_start|>")]
+    assert ids == [repaired["<tool_call>"]["id"], repaired["</tool_call>"]["id"], 151644]
+    assert not torch.equal(embed[ids[0]], embed[ids[1]])
+    assert token_rows.cosine(embed[ids[0]], embed[ids[2]]) < 0.5

@@ -5,7 +5,8 @@ hashes, the header fields it must have, its licence) and turning one into an ord
 directory: bf16 safetensors + tokenizer + a chat template whose calls vLLM's `hermes` parser
 reads, plus a model card (`README.md`) and `provenance.json` saying where every byte came from.
 SmolLM2-135M-Instruct (the CPU default) gets the Hermes/ChatML template from finetune/templates;
-Qwen2.5-Coder-0.5B keeps the template in its own GGUF (native `<tools>` / `<tool_call>`).
+Qwen2.5-Coder-0.5B keeps the template in its own GGUF (native `<tools>` / `<tool_call>`), and its
+`<tool_call>` / `</tool_call>` rows, identical in that GGUF, are re-initialised (finetune.token_rows).
 It never downloads from a model hub, and never leaves a half-written directory: the model is
 built in a temp directory next to the target and renamed into place.
 """

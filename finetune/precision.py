@@ -18,7 +18,9 @@ callers (and tests) inject the capability.
 
 from __future__ import annotations
 
+import os
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +33,12 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 """cpuinfo flags of CPUs whose matrix units compute bf16 natively."""
 REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 """The flags a benchmark figure names beside its CPU model."""
+ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+"""oneDNN's cap on the instruction sets it dispatches to (the first one set wins, as in oneDNN)."""
+ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"})
+"""oneDNN ISA levels below AVX512_CORE_BF16: capped there, oneDNN emulates bf16 matmuls even on a CPU that has
+the instructions (measured on an AVX-512-bf16 AMD EPYC with ONEDNN_MAX_CPU_ISA=AVX2: 1.8 GFLOP/s bf16 against
+107 fp32, the figures of a real AVX2-only EPYC)."""
 SLOWDOWN = (
     "bf16 matmul there is ~80x slower than fp32 (AMD EPYC, AVX2 only, torch 2.13.0+cpu: 1.2 vs 95.7 GFLOP/s; "
     "a LoRA step of the shipped config 560-618 s in bf16 against ~10 s in fp32)"
@@ -102,11 +110,21 @@ def onednn_bf16() -> bool | None:
         return None
 
 
-def cpu_capability(cpuinfo: tuple[str, set[str]] | None, onednn: bool | None) -> Capability:
+def isa_cap(env: Mapping[str, str]) -> str | None:
+    """`VARIABLE=VALUE` where the environment caps oneDNN below native bf16; None where it does not."""
+    for variable in ISA_VARIABLES:
+        value = env.get(variable, "").strip().upper()
+        if value:
+            return f"{variable}={value}" if value in ISAS_WITHOUT_BF16 else None
+    return None
+
+
+def cpu_capability(cpuinfo: tuple[str, set[str]] | None, onednn: bool | None, capped: str | None = None) -> Capability:
     """Native bf16 on a CPU: a bf16 flag in cpuinfo, and oneDNN agreeing where it was asked.
 
     Both must say yes when both answer: oneDNN also reports bf16 on AVX-512 CPUs that only emulate it,
-    and a flag helps nothing when torch's oneDNN cannot use it."""
+    and a flag helps nothing when torch's oneDNN cannot use it. `capped` (`isa_cap`'s answer) says no
+    whatever the CPU has: every process that inherits the cap, vLLM's included, computes bf16 the slow way."""
     model, flags = cpuinfo if cpuinfo is not None else (platform.processor() or "unknown CPU", set())
     have = tuple(f for f in REPORTED_FLAGS if f in flags)
     flag = next((f for f in BF16_FLAGS if f in flags), None)
@@ -114,6 +132,9 @@ def cpu_capability(cpuinfo: tuple[str, set[str]] | None, onednn: bool | None) ->
     if onednn is not None:
         said.append(f"oneDNN bf16: {'yes' if onednn else 'no'}")
     native = bool(onednn) if cpuinfo is None else flag is not None and onednn is not False
+    if capped is not None:
+        said.append(f"{capped} caps oneDNN below bf16")
+        native = False
     return Capability("cpu", model, have, native, ", ".join(said))
 
 
@@ -124,12 +145,16 @@ def cuda_capability(index: int = 0) -> Capability:
     return Capability("cuda", torch.cuda.get_device_name(index), (), native, f"torch.cuda.is_bf16_supported: {native}")
 
 
-def probe(device: Literal["cpu", "cuda"] = "cpu", with_torch: bool = True) -> Capability:
+def probe(
+    device: Literal["cpu", "cuda"] = "cpu", with_torch: bool = True, env: Mapping[str, str] | None = None
+) -> Capability:
     """The capability of this machine's `device`. `with_torch=False` (CPU only) skips oneDNN's answer,
-    for callers that must not import torch (the serving path)."""
+    for callers that must not import torch (the serving path). `env` (default this process's) may cap
+    oneDNN's instruction sets (`isa_cap`)."""
     if device == "cuda":
         return cuda_capability()
-    return cpu_capability(read_cpuinfo(), onednn_bf16() if with_torch else None)
+    capped = isa_cap(os.environ if env is None else env)
+    return cpu_capability(read_cpuinfo(), onednn_bf16() if with_torch else None, capped)
 
 
 # ---- the choices -------------------------------------------------------------------------------

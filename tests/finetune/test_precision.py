@@ -9,6 +9,7 @@ from finetune.precision import (
     PrecisionError,
     choose,
     cpu_capability,
+    isa_cap,
     probe,
     read_cpuinfo,
     serving_dtype,
@@ -86,8 +87,34 @@ def test_without_cpuinfo_onednn_decides(tmp_path: Path) -> None:
     assert cpu_capability(None, True).native_bf16 and not cpu_capability(None, None).native_bf16
 
 
+@pytest.mark.parametrize(
+    ("env", "capped"),
+    [
+        ({}, None),
+        ({"ONEDNN_MAX_CPU_ISA": "avx2"}, "ONEDNN_MAX_CPU_ISA=AVX2"),  # oneDNN reads it case-insensitively
+        ({"DNNL_MAX_CPU_ISA": "AVX512_CORE"}, "DNNL_MAX_CPU_ISA=AVX512_CORE"),  # AVX-512 without its bf16
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, None),
+        ({"ONEDNN_MAX_CPU_ISA": "ALL", "DNNL_MAX_CPU_ISA": "AVX2"}, None),  # the first one set wins
+        ({"ONEDNN_MAX_CPU_ISA": " "}, None),
+    ],
+)
+def test_an_isa_cap_below_bf16_makes_any_cpu_the_slow_kind(env: dict[str, str], capped: str | None) -> None:
+    assert isa_cap(env) == capped
+    cap = cpu_capability(("AMD EPYC 9R14", {"avx2", "avx512f", "avx512_bf16"}), True, isa_cap(env))
+    assert cap.native_bf16 is (capped is None)
+    if capped is not None:
+        assert capped in cap.evidence
+        assert choose("auto", cap).value == "fp32" and serving_dtype("auto", cap).value == "float32"
+        with pytest.raises(PrecisionError, match="caps oneDNN below bf16"):
+            choose("bf16", cap)
+
+
+def test_probe_honours_the_cap_of_the_environment_it_is_given() -> None:
+    assert not probe("cpu", with_torch=False, env={"ONEDNN_MAX_CPU_ISA": "AVX2"}).native_bf16
+
+
 def test_probe_reads_this_machine_without_torch() -> None:
-    cap = probe("cpu", with_torch=False)
+    cap = probe("cpu", with_torch=False, env={})
     info = read_cpuinfo()
     assert cap.device == "cpu" and "oneDNN" not in cap.evidence
     if info is not None:

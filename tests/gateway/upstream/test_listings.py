@@ -1,4 +1,4 @@
-"""gateway/listings.py: what one upstream offers, listed from a real in-process MCP server (the SDK's
+"""gateway/upstream/listings.py: what one upstream offers, listed from a real in-process MCP server (the SDK's
 ``Client(server)``): every page, only what its capabilities declare, never an endless listing."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from mcp.client.client import Client
 from mcp.server.lowlevel.server import Server
 
-from gateway import listings
-from gateway.listings import list_offerings
+from gateway.upstream import listings
+from gateway.upstream.listings import list_offerings
 
 pytestmark = pytest.mark.anyio
 

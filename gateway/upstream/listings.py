@@ -8,8 +8,7 @@ idle-time probe and when the upstream says a list changed.
 
 Must never: rewrite what it lists (names and URIs stay the upstream's own; namespacing
 is ``resources.py``'s and ``prompts.py``'s job), or follow an upstream's cursors forever
-(``MAX_PAGES``: a hostile upstream cannot hold a listing open; the tools listing, older,
-is not capped yet).
+(``MAX_PAGES``, tools included: a hostile upstream cannot hold a listing open).
 """
 
 from __future__ import annotations
@@ -64,15 +63,8 @@ async def list_offerings(client: Client) -> Offerings:
 
 
 async def list_all_tools(client: Client) -> list[types.Tool]:
-    """Every page of the upstream's tools/list."""
-    tools: list[types.Tool] = []
-    cursor: str | None = None
-    while True:
-        page = await client.list_tools(cursor=cursor) if cursor else await client.list_tools()
-        tools.extend(page.tools)
-        cursor = page.next_cursor
-        if not cursor:
-            return tools
+    """Every page of the upstream's tools/list (or ``MAX_PAGES``)."""
+    return await _all_pages(lambda c: client.list_tools(cursor=c), lambda r: r.tools)
 
 
 async def _all_pages(fetch: Callable[[str | None], Awaitable[Any]], items: Callable[[Any], list[T]]) -> list[T]:

@@ -1,7 +1,7 @@
 """Mine examples from the gateway's audit log: its database (read through `gateway.audit.query`,
 as `warden audit export` reads it) or a JSONL export of it (`warden audit export`).
 
-What the log holds of one `tools/call` (gateway/proxy.py): a `decision` event (identity, server,
+What the log holds of one `tools/call` (gateway/proxy/): a `decision` event (identity, server,
 tool, REDACTED arguments, effect, rule ids, reason, `request_ref`) and, for a forwarded call, an
 `outcome` event (`ok`, `tool_error`, ...); a call refused before forwarding has one event carrying
 both. Events are paired by `call_id`:

@@ -1,6 +1,6 @@
 """What agents are told when a call does not simply run: in their terms, never internal text.
 
-Owns: every text the call pipeline (``proxy.py``) answers an agent with instead of an
+Owns: every text the call pipeline (``gateway/proxy/``) answers an agent with instead of an
 upstream result. Texts name what happened and what the agent can do; the details behind
 them (exception text, database errors, upstream failures) go to the operator log and the
 audit log, never here. A tool the identity cannot see (unknown, not granted, or its

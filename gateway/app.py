@@ -43,7 +43,7 @@ from gateway.metrics import Metrics
 from gateway.pins import ToolPins
 from gateway.policy import PolicyStore, RateLimiter, RateLimits
 from gateway.prompts import Prompts
-from gateway.proxy import Proxy
+from gateway.proxy.pipeline import Proxy
 from gateway.resources import Resources
 from gateway.routes import admin, health
 from gateway.routes import approvals as approval_routes
@@ -53,7 +53,8 @@ from gateway.sessions import IdentitySessionManager
 from gateway.shared.ratelimits import SharedRateLimiter
 from gateway.state import GatewayState
 from gateway.subscriptions import Subscriptions
-from gateway.upstream import UpstreamPool, load_upstreams
+from gateway.upstream.pool import UpstreamPool
+from gateway.upstream.spec import load_upstreams
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def _features(proxy: Proxy, settings: Settings, changes: ToolListChanges) -> Fro
 
 def _mcp_sessions(settings: Settings, proxy: Proxy, changes: ToolListChanges) -> IdentitySessionManager:
     """The MCP server over the proxy, and its session manager; list_changed sees what the proxy shows."""
-    changes.bind(proxy.fingerprint)
+    changes.bind(proxy.visibility.fingerprint)
     server = build_mcp_server(
         proxy,
         _version(),

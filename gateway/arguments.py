@@ -20,7 +20,8 @@ from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
-from gateway.upstream import CatalogEntry, UpstreamPool
+from gateway.upstream.catalog import CatalogEntry
+from gateway.upstream.pool import UpstreamPool
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Telling connected clients that the tools THEY may see changed (`notifications/tools/list_changed`).
 
-What an identity sees is the catalog filtered by tool pins and its grants (``Proxy.visible``);
+What an identity sees is the catalog filtered by tool pins and its grants (``gateway.proxy.visibility``);
 it changes when an upstream's listing changes (a list_changed notification or a probe), when
 an operator accepts or rejects a definition, and when a policy reload changes grants. Each of
 those calls ``poke()``; ``run()`` then recomputes a fingerprint (public name and definition

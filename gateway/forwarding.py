@@ -25,9 +25,10 @@ from pydantic import BaseModel
 
 from gateway import answers
 from gateway.policy.engine import DEFAULT_DENY
-from gateway.proxy import CallContext, Proxy, Sent
+from gateway.proxy.context import CallContext, Sent
+from gateway.proxy.pipeline import Proxy
 from gateway.types import Decision, canonical_json
-from gateway.upstream import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
 
 RESOURCE_NOT_FOUND = -32002
 """The MCP error code of a resource that does not exist (or that the caller may not read)."""

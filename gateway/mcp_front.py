@@ -46,7 +46,9 @@ from gateway import answers, cursor, meta
 from gateway.auth import identity_from_scope, key_prefix_from_scope
 from gateway.changes import ToolListChanges
 from gateway.config import Settings
-from gateway.proxy import APPROVAL_INPUT_KEY, JsonRpcRefusal, Proxy
+from gateway.proxy.context import JsonRpcRefusal
+from gateway.proxy.hold import APPROVAL_INPUT_KEY
+from gateway.proxy.pipeline import Proxy
 from gateway.relay import LOG_LEVELS, STATE_PREFIX, CallRelay, from_client_responses
 from gateway.sessions import IdentitySessionManager, SessionCapAnswer
 from gateway.streaming import client_accepts_sse, mark_request, unmark
@@ -231,7 +233,7 @@ def build_mcp_server(
             raise MCPError(types.INTERNAL_ERROR, "the gateway could not list tools right now; try again") from None
         session_id = _session_id(ctx)
         if session_id is not None:
-            changes.track(name, session_id, ctx.session, proxy.fingerprint(name))
+            changes.track(name, session_id, ctx.session, proxy.visibility.fingerprint(name))
         shown, next_cursor = cursor.page(tools, given, page_size)
         return types.ListToolsResult(tools=shown, next_cursor=next_cursor)
 
@@ -273,7 +275,7 @@ def build_mcp_server(
             on_call_tool=on_call_tool,
             on_subscriptions_listen=on_listen,
             on_set_logging_level=on_set_logging_level,
-            get_tool_input_schema=lambda name: proxy.input_schema(name, _REQUEST_IDENTITY.get()),
+            get_tool_input_schema=lambda name: proxy.visibility.input_schema(name, _REQUEST_IDENTITY.get()),
             **(front.handlers() if front is not None else {}),
         )
 

@@ -5,7 +5,7 @@ checks (``admits``: a dict lookup, no I/O).
 
 Each listing of an upstream (connect, and every idle-time probe) is reviewed
 (``review``, the pool's catalog hook). A definition is keyed by its ``definition_hash``
-(``gateway.upstream.definition_hash``: name, title, description, input and output schema,
+(``gateway.upstream.catalog.definition_hash``: name, title, description, input and output schema,
 annotations). For every listed tool:
 
 - its definition is the accepted one: nothing happens;
@@ -47,7 +47,8 @@ from sqlmodel import Session, col, select
 from gateway.audit.writer import AuditWriter
 from gateway.models import ToolPin, ToolPinPublic, utcnow
 from gateway.types import AuditEvent, Effect, canonical_json
-from gateway.upstream import CatalogEntry, Upstream
+from gateway.upstream.catalog import CatalogEntry
+from gateway.upstream.connection import Upstream
 
 logger = logging.getLogger(__name__)
 

@@ -30,10 +30,12 @@ import mcp_types as types
 
 from gateway import answers, uris
 from gateway.forwarding import Refused, mark_unknown, new_id, run, sent
-from gateway.proxy import Proxy, Sent
+from gateway.proxy.context import Sent
+from gateway.proxy.pipeline import Proxy
 from gateway.resources import Resources, paged
 from gateway.types import Caller, ClientFeatures, Identity, ToolCall, canonical_json
-from gateway.upstream import Upstream, UpstreamPool
+from gateway.upstream.connection import Upstream
+from gateway.upstream.pool import UpstreamPool
 
 
 def public_prompt(pool: UpstreamPool, upstream: Upstream, name: str) -> str:

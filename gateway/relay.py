@@ -19,11 +19,12 @@ What travels, and on which wire:
   ``logging/setLevel`` of its session; 2026-07-28: the ``io.modelcontextprotocol/logLevel``
   ``_meta`` opt-in, which is forwarded upstream). A client that did not ask gets none.
 - Server→client requests: each goes through policy (``ToolCall(kind=...)``) and the audit
-  log (``gateway.upstream_requests``) before it reaches the client; a denied one is
+  log (``gateway.server_requests``) before it reaches the client; a denied one is
   refused to the upstream with a JSON-RPC error. 2025 clients get it as a request on
   their call's SSE stream; 2026-07-28 clients take it in an input-required result.
 
-Correlation (which call an upstream message belongs to) is decided in ``upstream.py``;
+Correlation (which call an upstream message belongs to) is decided in
+``gateway/upstream/correlation.py``;
 its rule is documented there. This module must never deliver anything to a client other
 than the one whose call it was built for, and never forwards client credentials.
 """

@@ -28,9 +28,10 @@ from mcp.shared.exceptions import MCPError
 from gateway import answers, cursor, uris
 from gateway.forwarding import RESOURCE_NOT_FOUND, Refused, mark_unknown, new_id, nowhere, run, sent
 from gateway.policy.uri import normalise_uri
-from gateway.proxy import Proxy, Sent
+from gateway.proxy.context import Sent
+from gateway.proxy.pipeline import Proxy
 from gateway.types import AuditEvent, Caller, ClientFeatures, Identity, ToolCall
-from gateway.upstream import Upstream
+from gateway.upstream.connection import Upstream
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from gateway.identities import IdentityStore
 from gateway.metrics import Metrics
 from gateway.pins import ToolPins
 from gateway.policy import PolicyStore
-from gateway.proxy import Proxy
-from gateway.upstream import UpstreamPool
+from gateway.proxy.pipeline import Proxy
+from gateway.upstream.pool import UpstreamPool
 
 
 @dataclass(frozen=True, slots=True)

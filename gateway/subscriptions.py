@@ -33,7 +33,9 @@ from gateway.changes import ToolListChanges
 from gateway.forwarding import RESOURCE_NOT_FOUND, Refused, mark_unknown, new_id, nowhere
 from gateway.resources import Resources, Target
 from gateway.types import Caller, ToolCall
-from gateway.upstream import Upstream, UpstreamPool, UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream.connection import Upstream
+from gateway.upstream.errors import UpstreamRejected, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream.pool import UpstreamPool
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 import mcp_types as types
 from pydantic import BaseModel
 
-from gateway.upstream import Upstream, UpstreamPool
+from gateway.upstream.connection import Upstream
+from gateway.upstream.pool import UpstreamPool
 
 SEPARATOR = "+"
 

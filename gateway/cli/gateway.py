@@ -43,7 +43,7 @@ def serve(
     from gateway.db import migrate
     from gateway.http_server import ServerOptionError, server_options
     from gateway.policy import PolicyError, load_policy
-    from gateway.upstream import UpstreamFileError, load_upstreams
+    from gateway.upstream.spec import UpstreamFileError, load_upstreams
 
     overrides: dict[str, Any] = {
         key: value

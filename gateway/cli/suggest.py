@@ -26,7 +26,7 @@ from gateway.risk import RiskClass, classify
 from gateway.risk.catalog import CatalogError, from_json, from_upstreams
 from gateway.risk.review import Review, propose, target_paths, write
 from gateway.risk.suggest import CatalogTool
-from gateway.upstream import UpstreamFileError
+from gateway.upstream.spec import UpstreamFileError
 
 
 def _fail(console: Console, message: str) -> typer.Exit:

@@ -18,7 +18,8 @@ import mcp_types as types
 
 from gateway.names import split_offline
 from gateway.risk.suggest import CatalogTool
-from gateway.upstream import UpstreamPool, load_upstreams
+from gateway.upstream.pool import UpstreamPool
+from gateway.upstream.spec import load_upstreams
 
 
 class CatalogError(ValueError):

@@ -2,7 +2,9 @@
 
 import math
 
-from finetune.budget import Budget, Rate
+import pytest
+
+from finetune.budget import MARGIN, Budget, Rate
 
 
 class Clock:
@@ -34,12 +36,14 @@ def test_no_limit_fits_everything() -> None:
     assert budget.fits(1e9, reserve_s=1e9) and budget.left() == math.inf
 
 
-def test_rate_is_unknown_until_measured_then_the_slowest_recent_one() -> None:
-    rate = Rate(window=2)
+def test_rate_is_unknown_until_measured_then_the_recent_mean_with_a_margin() -> None:
+    rate = Rate(window=3)
     assert rate.estimate(1000) is None
     rate.add(1000, 2.0)  # 2 ms/token
-    rate.add(1000, 4.0)  # the machine got busy: 4 ms/token
-    assert rate.estimate(500) == 2.0
-    rate.add(1000, 1.0)
-    rate.add(1000, 1.0)  # the busy step left the window
-    assert rate.estimate(500) == 0.5
+    assert rate.estimate(500) == pytest.approx(1.0 * MARGIN)
+    rate.add(3000, 6.0)  # weighted by tokens: still 2 ms/token
+    rate.add(1000, 12.0)  # one step descheduled by another job: 12 ms/token
+    assert rate.estimate(1000) == pytest.approx(4.0 * MARGIN)  # 20 s over 5,000 tokens, not the 12 ms outlier
+    rate.add(1000, 12.0)
+    rate.add(1000, 12.0)  # a lasting slowdown fills the window and is believed
+    assert rate.estimate(1000) == pytest.approx(12.0 * MARGIN)

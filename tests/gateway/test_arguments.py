@@ -9,7 +9,8 @@ import mcp_types as types
 import pytest
 
 from gateway.arguments import ArgumentValidators
-from gateway.upstream import UpstreamPool, UpstreamSpec
+from gateway.upstream.pool import UpstreamPool
+from gateway.upstream.spec import UpstreamSpec
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,8 @@ import mcp_types as types
 import pytest
 
 from gateway.names import split_offline
-from gateway.upstream import UpstreamFileError, UpstreamPool, UpstreamSpec, load_upstreams
+from gateway.upstream.pool import UpstreamPool
+from gateway.upstream.spec import UpstreamFileError, UpstreamSpec, load_upstreams
 
 pytestmark = pytest.mark.anyio
 

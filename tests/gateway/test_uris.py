@@ -5,8 +5,9 @@ from __future__ import annotations
 import mcp_types as types
 
 from gateway import uris
-from gateway.listings import Offerings
-from gateway.upstream import UpstreamPool, UpstreamSpec
+from gateway.upstream.listings import Offerings
+from gateway.upstream.pool import UpstreamPool
+from gateway.upstream.spec import UpstreamSpec
 
 
 def _pool() -> UpstreamPool:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.db import create_db_engine
-from gateway.upstream import UpstreamFileError, load_upstreams
+from gateway.upstream.spec import UpstreamFileError, load_upstreams
 from tests.gateway.harness import (
     Gateway,
     NotesUpstream,
@@ -130,7 +130,7 @@ def test_idle_upstream_death_is_noticed_by_the_health_probe(tmp_path: Path) -> N
 def test_definition_hash_changes_with_every_part_a_model_reads() -> None:
     import mcp_types as types
 
-    from gateway.upstream import definition_hash
+    from gateway.upstream.catalog import definition_hash
 
     base = types.Tool(name="add_note", description="Store a note.", input_schema={"type": "object"})
     variants = [

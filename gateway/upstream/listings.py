@@ -1,13 +1,14 @@
-"""What one upstream offers besides tools: its resources, resource templates and prompts.
+"""What one upstream offers: its tools, and besides them its resources, resource templates and prompts.
 
-Owns: listing them, every page, from a connected upstream client, but only what the
-upstream's capabilities declare (an upstream without ``resources`` is never asked for
-them), and whether it takes 2025-style ``resources/subscribe``. ``upstream.Upstream``
-lists on connect, on every idle-time probe and when the upstream says a list changed.
+Owns: listing them, every page, from a connected upstream client (``list_all_tools``;
+``list_offerings``, only what the upstream's capabilities declare: an upstream without
+``resources`` is never asked for them), and whether it takes 2025-style
+``resources/subscribe``. ``gateway.upstream.connection.Upstream`` lists on connect, on every
+idle-time probe and when the upstream says a list changed.
 
 Must never: rewrite what it lists (names and URIs stay the upstream's own; namespacing
 is ``resources.py``'s and ``prompts.py``'s job), or follow an upstream's cursors forever
-(``MAX_PAGES``: a hostile upstream cannot hold a listing open).
+(``MAX_PAGES``, tools included: a hostile upstream cannot hold a listing open).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ async def list_offerings(client: Client) -> Offerings:
         client.protocol_version not in MODERN_PROTOCOL_VERSIONS
     )
     return Offerings(tuple(resources), tuple(templates), tuple(prompts), subscribe, caps.completions is not None)
+
+
+async def list_all_tools(client: Client) -> list[types.Tool]:
+    """Every page of the upstream's tools/list (or ``MAX_PAGES``)."""
+    return await _all_pages(lambda c: client.list_tools(cursor=c), lambda r: r.tools)
 
 
 async def _all_pages(fetch: Callable[[str | None], Awaitable[Any]], items: Callable[[Any], list[T]]) -> list[T]:

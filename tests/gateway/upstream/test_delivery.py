@@ -1,4 +1,4 @@
-"""gateway/delivery.py: a connection that breaks after a call was sent fails that call only, and it is
+"""gateway/upstream/delivery.py: a connection that breaks after a call was sent fails that call only, and it is
 not sent again; a call that finds its upstream reconnecting waits for it.
 
 The upstream is the real notes server behind a hostile TCP relay that resets the connection
@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from gateway.delivery import until_ready
+from gateway.upstream.delivery import until_ready
 from serving.ports import free_port
 from tests.gateway.harness import Gateway, NotesUpstream, connect, rows, run_gateway, text_of
 

@@ -186,9 +186,12 @@ def fetch(
     """Prepare base `model` in `out` (default ~/.cache/warden/models/<dir>); reuse it when already complete."""
     spec = spec_for(model)
     out = (out or spec.default_dir).expanduser()
-    if is_complete(out) and not force:
+    outdated = stale(spec, out)
+    if is_complete(out) and not force and outdated is None:
         progress(f"{out} is complete (--force rebuilds it)")
         return out
+    if outdated is not None:
+        progress(f"{out}: {outdated}; rebuilding it")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         work = Path(tmp)
@@ -204,6 +207,17 @@ def fetch(
         staged.rename(out)
     progress(f"ready: {out}")
     return out
+
+
+def stale(spec: BaseSpec, model_dir: Path) -> str | None:
+    """Why a directory an earlier fetch made is not what this fetch makes (None: it is, or no fetch made it)."""
+    rec = provenance(model_dir) if model_dir.is_dir() else None
+    if rec is None or not spec.repair_rows:
+        return None
+    done = [r.get("token") for r in rec.get("repaired_rows") or []]
+    if done != list(spec.repair_rows):
+        return f"fetched without the repair of the {', '.join(spec.repair_rows)} rows (finetune/token_rows.py)"
+    return None
 
 
 def check_header(spec: BaseSpec, gguf: Path) -> dict[str, Any]:

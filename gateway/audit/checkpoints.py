@@ -19,7 +19,7 @@ keygen`` makes one); verifying needs only the public half (``audit_public_key``,
 derived from the signing key). A key's id is the first 16 hex digits of sha256 of its
 raw public key.
 
-Must never: touch the database (``audit/writer.py`` writes checkpoints, ``audit/verify.py``
+Must never: touch the database (``audit/append.py`` writes checkpoints, ``audit/verify.py``
 reads them) or log a private key.
 """
 

@@ -16,8 +16,9 @@ from datetime import datetime
 from sqlalchemy import Engine, Table, delete, func, insert, select
 
 from gateway.audit.checkpoints import Signer, checkpoint_row
+from gateway.audit.errors import AuditError
+from gateway.audit.head import lock_chain
 from gateway.audit.verify import verify
-from gateway.audit.writer import AuditError, lock_chain
 from gateway.models import AuditCheckpoint, AuditRecord
 
 _EVENTS: Table = AuditRecord.__table__  # type: ignore[attr-defined]

@@ -37,7 +37,8 @@ from gateway.approvals.store import (
     ApprovalStoreError,
     Verdict,
 )
-from gateway.audit.writer import AuditError, AuditWriter
+from gateway.audit.errors import AuditError
+from gateway.audit.writer import AuditWriter
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.models import APPROVAL_STATES, Approval

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.audit.chain import stored_ts
 from gateway.audit.checkpoints import Signer, audit_keys, new_signing_key
+from gateway.audit.errors import AuditError
 from gateway.audit.prune import prune
 from gateway.audit.query import (
     CountRow,
@@ -44,7 +45,6 @@ from gateway.audit.query import (
     query_events,
 )
 from gateway.audit.verify import Expected, VerifyReport, verify
-from gateway.audit.writer import AuditError
 from gateway.config import Settings
 from gateway.db import create_db_engine
 from gateway.models import APPROVAL_STATES

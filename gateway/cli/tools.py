@@ -19,7 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.audit.writer import AuditError, AuditWriter
+from gateway.audit.errors import AuditError
+from gateway.audit.writer import AuditWriter
 from gateway.config import Settings
 from gateway.db import create_db_engine, migrate
 from gateway.models import ToolPinPublic

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from gateway.audit.writer import AuditError
+from gateway.audit.errors import AuditError
 from gateway.console.access import PREFIX, AdminUser, CheckedDep, ConsoleError
 from gateway.console.render import SECURITY_HEADERS
 from gateway.console.risk import risk_view

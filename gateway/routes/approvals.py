@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from gateway.approvals.store import ApprovalConflict, ApprovalForbidden, ApprovalNotFound, ApprovalStoreError, Verdict
-from gateway.audit.writer import AuditError
+from gateway.audit.errors import AuditError
 from gateway.deps import GatewayDep, bearer_identity, json_body
 from gateway.models import Approval, ApprovalPublic, ApprovalState
 

@@ -147,9 +147,13 @@ class Upstream:
             self.name, self.spec.transport, self.state, len(self.tools), self.last_error, self.restarts
         )
 
+    async def wait_until_ready(self) -> None:
+        """Wait, without a limit, until the upstream is (next) ready: the caller bounds the wait."""
+        await self._ready.wait()
+
     async def wait_ready(self, timeout_s: float) -> bool:
         with anyio.move_on_after(timeout_s):
-            await self._ready.wait()
+            await self.wait_until_ready()
         return self.state == "ready"
 
     async def run(self) -> None:

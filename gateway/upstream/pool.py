@@ -77,7 +77,7 @@ class UpstreamPool:
         """Wait until every upstream is ready (True) or the timeout passes (False)."""
         with anyio.move_on_after(timeout_s):
             for upstream in self.upstreams.values():
-                await upstream._ready.wait()
+                await upstream.wait_until_ready()
             return True
         return False
 

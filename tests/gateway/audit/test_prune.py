@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gateway.audit.checkpoints import Signer
+from gateway.audit.errors import AuditError
 from gateway.audit.prune import prune
 from gateway.audit.query import fetch_events
 from gateway.audit.verify import verify
-from gateway.audit.writer import AuditError
 from tests.gateway.audit.events import make_event, make_signer, write
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, MetaData, select
 
+from gateway.audit.errors import AuditError
 from gateway.audit.query import EventFilter, export_lines, get_event, iter_events, query_events
-from gateway.audit.writer import AuditError, AuditWriter
+from gateway.audit.writer import AuditWriter
 from gateway.redact import REDACTED, redact, redact_json
 from gateway.types import canonical_json
 from tests.gateway.audit.events import allow_inserts, make_event, refuse_inserts

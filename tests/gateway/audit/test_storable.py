@@ -16,10 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from gateway.audit.errors import AuditError
 from gateway.audit.query import fetch_events
+from gateway.audit.rows import StorageLimits
 from gateway.audit.storable import MAX_DEPTH, TOO_DEEP, TRUNCATED_KEY
 from gateway.audit.verify import verify
-from gateway.audit.writer import AuditError, AuditWriter, StorageLimits
+from gateway.audit.writer import AuditWriter
 from gateway.models import AuditRecord
 from tests.gateway.audit.events import first_bad, make_event, write
 from tests.gateway.harness import (

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, insert, select, text
 
+from gateway.audit.chain import chain_hash
 from gateway.audit.checkpoints import Signer
 from gateway.audit.verify import verify
-from gateway.audit.writer import chain_hash
 from gateway.db import create_db_engine
 from gateway.models import AuditRecord
 from tests.gateway.audit.events import make_event, make_signer, write

@@ -1,5 +1,9 @@
 """gateway/audit/writer.py: group commit, durability on return, the chain, checkpoints, fail closed.
 
+Through the writer's public API, so these also cover its parts: audit/append.py (numbering,
+chaining, split retry, checkpoints), audit/head.py (the head and the PostgreSQL lock) and
+audit/insert.py (the DBAPI fast path).
+
 Every test runs on SQLite and on PostgreSQL (the ``engine`` fixture, tests/gateway/conftest.py).
 """
 
@@ -16,10 +20,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from gateway.audit.chain import canonical_encoder
+from gateway.audit.chain import GENESIS_HASH, canonical_encoder, chain_hash
+from gateway.audit.errors import AuditError
+from gateway.audit.insert import RowInserter
 from gateway.audit.query import fetch_events
 from gateway.audit.verify import verify
-from gateway.audit.writer import GENESIS_HASH, AuditError, AuditWriter, _Inserter, chain_hash
+from gateway.audit.writer import AuditWriter
 from gateway.db import create_db_engine
 from gateway.models import AuditRecord
 from gateway.types import canonical_json
@@ -225,7 +231,7 @@ def test_the_writers_fast_paths_produce_exactly_the_reference_forms(engine: Engi
         assert encode(value) == canonical_json(value)
     column = AuditRecord.__table__.c.ts  # type: ignore[attr-defined]
     reference = column.type.dialect_impl(engine.dialect).bind_processor(engine.dialect) or (lambda value: value)
-    store = _Inserter(engine).store_ts
+    store = RowInserter(engine).store_ts
     for ts in (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)):
         assert store(ts) == reference(ts)
 

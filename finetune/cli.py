@@ -181,6 +181,12 @@ def data_build(
     follow_up_share: float = typer.Option(
         0.0, min=0, max=1, help="share of single-call train examples continued with the tool's answer and a text answer"
     ),
+    session_size: int = typer.Option(
+        1,
+        min=1,
+        help="whole-catalog requests merged into one conversation (each call but the last answered), so a long "
+        "catalog's prompt is paid once per that many calls; 1: none",
+    ),
     seed: int = typer.Option(0, help="same seed, same files"),
 ) -> None:
     """Synthesize, mine and validate examples; dedup; split; shape the train split; write atomically."""
@@ -212,7 +218,9 @@ def data_build(
             mined, mined_stats = mine.mine(events, offered, audit_identity or None, requests=requests, seed=seed)
             extra += mined
         train, evals = data.build(catalogs, per_catalog, synthetic, extra, seed, eval_fraction, split == "tool")
-        train = shaping.shape(train, evals, catalogs, seed, full_catalog_share, follow_up_share)
+        train = shaping.shape(
+            train, evals, catalogs, seed, full_catalog_share, follow_up_share, session_size=session_size
+        )
     except (catalog.CatalogError, data.DataError, mine.MineError) as e:
         _fail(str(e))
     data.write_jsonl(out / "train.jsonl", train)
@@ -229,6 +237,7 @@ def data_build(
         "mined": mined_stats,
         "full_catalog_share": full_catalog_share,
         "follow_up_share": follow_up_share,
+        "session_size": session_size,
     }
     data.write_json(out / "summary.json", summary)
     typer.echo(json.dumps(summary))

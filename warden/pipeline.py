@@ -52,7 +52,8 @@ class DemoModel:
     per_catalog: int = 120  # examples per agent catalog (research-agent, ops-agent)
     synthetic: int = 0  # generic fake-catalog examples: none, the demo trains on its own catalogs only
     eval_fraction: float = 0.1
-    full_catalog_share: float = 0.15  # train examples offered the agent's whole catalog, as the agent does
+    full_catalog_share: float = 0.3  # train examples offered the agent's whole catalog, as the agent does
+    session_size: int = 4  # whole-catalog requests per conversation: the ~1,800-token catalog paid once per 4 calls
     follow_up_share: float = 0.4  # train examples continued with the tool's answer and a final text answer
     seed: int = 0
     batch_size: int = 4
@@ -61,7 +62,7 @@ class DemoModel:
     max_minutes: float = 9.0  # wall-time cap of the whole training command (model loading included): ~25 steps here
     eval_max_minutes: float = 5.0  # held-out eval through vLLM: chunks that fit (~2 min on an AVX-512-bf16 CPU)
     eval_chunk: int = 8  # examples per chunk and side (the generator keeps 8 requests in flight)
-    max_len: int = 2048  # whole-catalog prompts are ~1,700-1,900 tokens
+    max_len: int = 3072  # whole-catalog prompts are ~1,700-1,900 tokens, sessions of 4 requests ~2,100-2,550
     agent_max_steps: int = 4
     agent_max_seconds: float = 240.0
 
@@ -123,12 +124,15 @@ def build_data(workdir: Path, mcp_url: str, keys: dict[str, str], cfg: DemoModel
     catalogs = [anyio.run(catalog, keys[name]) for name in ("research-agent", "ops-agent")]
     out = workdir / "data"
     sizes = [cfg.per_catalog, cfg.synthetic, cfg.eval_fraction, cfg.full_catalog_share, cfg.follow_up_share]
+    sizes.append(cfg.session_size)
     stamp = _digest([catalogs, sizes, cfg.seed])
     if (out / "stamp").is_file() and (out / "stamp").read_text() == stamp:
         console.print(f"reusing {out} (same catalogs and sizes)")
         return out
     train, evals = data.build(catalogs, cfg.per_catalog, cfg.synthetic, [], cfg.seed, cfg.eval_fraction, False)
-    train = shaping.shape(train, evals, catalogs, cfg.seed, cfg.full_catalog_share, cfg.follow_up_share)
+    train = shaping.shape(
+        train, evals, catalogs, cfg.seed, cfg.full_catalog_share, cfg.follow_up_share, session_size=cfg.session_size
+    )
     data.write_jsonl(out / "train.jsonl", train)
     data.write_jsonl(out / "eval.jsonl", evals)
     data.write_json(out / "summary.json", {"train": data.summary(train), "eval": data.summary(evals)})

@@ -111,3 +111,68 @@ def test_data_build_shapes_the_train_split_only(tmp_path: Path) -> None:
     assert any(_is_follow_up(ex) for ex in train) and not any(_is_follow_up(ex) for ex in evals)
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert summary["follow_up_share"] == 0.5 and summary["train"]["examples"] == len(train)
+
+
+def _requests(examples: list[Example]) -> list[tuple[str, str]]:
+    """Every (request, call) a list of examples teaches, in order."""
+    pairs = []
+    for ex in examples:
+        msgs = ex["messages"]
+        for i, m in enumerate(msgs[:-1]):
+            if m["role"] == "user" and msgs[i + 1].get("tool_calls"):
+                pairs.append((m["content"], json.dumps(msgs[i + 1]["tool_calls"], sort_keys=True)))
+    return pairs
+
+
+def test_sessions_merge_whole_catalog_requests_and_teach_the_same_calls() -> None:
+    train, evals, catalogs = _built()
+    plain = shaping.shape(train, evals, catalogs, 0, 0.5, 0.0)
+    merged = shaping.shape(train, evals, catalogs, 0, 0.5, 0.0, session_size=3)
+    assert [ex for ex in merged if data.validate(ex)] == []
+    sessions = [ex for ex in merged if sum(m["role"] == "user" for m in ex["messages"]) > 1]
+    assert len(sessions) > 10
+    full = [_names(c) for c in catalogs]
+    for ex in sessions:
+        assert _names(ex["tools"]) in full
+        users = [i for i, m in enumerate(ex["messages"]) if m["role"] == "user"]
+        assert 2 <= len(users) <= 3
+        for u in users[1:]:  # the call before each later request was answered, then the answer given in words
+            call, tool, answer = ex["messages"][u - 3 : u]
+            assert len(call["tool_calls"]) == 1 and tool["role"] == "tool" and tool["content"]
+            assert answer["role"] == "assistant" and answer["content"] and not answer.get("tool_calls")
+    assert sorted(_requests(merged)) == sorted(_requests(plain))  # every call taught once, none lost or added
+    long_prompts = sum(1 for ex in merged if len(ex["tools"]) > 3)
+    assert long_prompts < sum(1 for ex in plain if len(ex["tools"]) > 3) / 2
+
+
+def test_sessions_end_like_follow_ups_for_about_their_share() -> None:
+    train, evals, catalogs = _built()
+    merged = shaping.shape(train, evals, catalogs, 0, 1.0, 0.5, session_size=2)
+    sessions = [ex for ex in merged if sum(m["role"] == "user" for m in ex["messages"]) > 1]
+    ended = [ex for ex in sessions if not ex["messages"][-1].get("tool_calls")]
+    assert len(sessions) > 20 and 0.3 < len(ended) / len(sessions) < 0.7
+    alone = [ex for ex in merged if ex not in sessions]  # follow-ups come from these: a catalog's odd one may be one
+    assert len([ex for ex in alone if _is_follow_up(ex) and ex["tools"] in catalogs]) <= len(catalogs)
+
+
+def test_session_size_one_is_the_default_and_zero_is_refused() -> None:
+    train, evals, catalogs = _built()
+    assert shaping.shape(train, evals, catalogs, 1, 0.3, 0.4, session_size=1) == shaping.shape(
+        train, evals, catalogs, 1, 0.3, 0.4
+    )
+    first = shaping.shape(train, evals, catalogs, 1, 0.3, 0.4, session_size=4)
+    assert json.dumps(first) == json.dumps(shaping.shape(train, evals, catalogs, 1, 0.3, 0.4, session_size=4))
+    with pytest.raises(ValueError, match="session_size must be at least 1"):
+        shaping.shape(train, evals, catalogs, 0, 0.5, 0.5, session_size=0)
+
+
+def test_data_build_merges_sessions_when_asked(tmp_path: Path) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps(_catalogs()[0]))
+    args = ["data", "build", "--out", str(tmp_path / "d"), "--tools", str(tools), "--synthetic", "0"]
+    args += ["--per-catalog", "150", "--split", "example", "--full-catalog-share", "0.5", "--session-size", "3"]
+    result = CliRunner().invoke(finetune_app, args)
+    assert result.exit_code == 0, result.output
+    train = data.read_jsonl(tmp_path / "d" / "train.jsonl")
+    assert any(sum(m["role"] == "user" for m in ex["messages"]) == 3 for ex in train)
+    assert json.loads((tmp_path / "d" / "summary.json").read_text())["session_size"] == 3

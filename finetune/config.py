@@ -31,6 +31,11 @@ class TrainConfig:
     max_len: int = _f(512, "longer examples are dropped, never truncated (that can cut every supervised token)")
     batch_size: int = _f(8, "examples per micro-batch (per device)")
     grad_accum: int = _f(1, "micro-batches per optimizer step")
+    max_batch_tokens: int = _f(
+        4096,
+        "padded tokens per forward pass: a longer micro-batch runs in row chunks (the same gradient, less memory; "
+        "SmolLM2-135M fp32 keeps ~2.3 MB of activations per token); 0: no limit",
+    )
     max_steps: int = _f(200, "optimizer steps; the LR schedule spans them")
     max_minutes: float = _f(
         0.0,

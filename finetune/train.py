@@ -28,6 +28,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from torch import nn
 
 from finetune import data, report, roundtrip
 from finetune.base_model import check_base
-from finetune.batches import SupervisedLoss, Tokenized, batches, collate, tokenize
+from finetune.batches import SupervisedLoss, Tokenized, batches, collate, row_chunks, tokenize
 from finetune.budget import Budget, Rate
 from finetune.config import TrainConfig
 from finetune.precision import Capability, Choice, choose, probe
@@ -361,10 +362,15 @@ def train_step(s: Session, micro: list[dict[str, torch.Tensor]]) -> dict[str, An
     n_sup = sum(int(b["supervised"][:, 1:].sum()) for b in micro)
     n_tok = sum(int(b["attention_mask"].sum()) for b in micro)
     loss_sum = 0.0
-    for b in micro:
-        with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.bf16):
-            loss = s.loss_fn(**b)
-        (loss / n_sup).backward()
+    chunks = [c for b in micro for c in row_chunks(b, s.cfg.max_batch_tokens)]
+    for i, chunk in enumerate(chunks):
+        # Under DDP only the last backward syncs: ranks may cut their micro-batches into different numbers
+        # of chunks, and one all-reduce per rank per step keeps them in step.
+        local = s.world > 1 and i < len(chunks) - 1
+        with s.loss_fn.no_sync() if local else nullcontext():  # type: ignore[operator]
+            with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.bf16):
+                loss = s.loss_fn(**chunk)
+            (loss / n_sup).backward()
         loss_sum += float(loss.detach())
     grad_norm = float(torch.nn.utils.clip_grad_norm_(s.params, s.cfg.max_grad_norm))
     s.opt.step()

@@ -6,8 +6,12 @@ sent through the gateway with the run's correlation id (the request id: the audi
 the request with the calls it caused); every result, including a denial or a pending
 approval, goes back to the model as a `tool` message. A reply without calls is the answer.
 A call the model wrote but the server could not parse (invalid JSON) is reported back to the
-model as such. The run stops at the answer, at `max_steps` model turns, at `max_seconds`, or
-when the model server fails; the transcript (JSONL, one event per line) records every step.
+model as such. The run stops at the answer, at `max_steps` model turns, at `max_seconds`, when
+the model server fails, or when the model repeats a call (same tool, same arguments) that then fails
+with the same text as before (`repeated`: a policy denial, a call still waiting for approval or a
+lasting upstream error cannot change by asking again, and small models loop on them; one retry of a
+failed call is allowed, for errors that pass); the transcript (JSONL, one event per line) records
+every step.
 
 Never: raises for something the model did; calls a tool outside the gateway.
 """
@@ -25,10 +29,10 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
-from agent.llm import ChatClient, LLMError, Message, Tool, ToolCallRequest
+from agent.llm import ChatClient, LLMError, Message, Reply, Tool, ToolCallRequest
 from agent.tools import GatewayError, ToolResult
 
-Status = Literal["answered", "step_limit", "time_limit", "llm_error", "gateway_error"]
+Status = Literal["answered", "step_limit", "time_limit", "llm_error", "gateway_error", "repeated"]
 TOOL_CALL_TAG = "<tool_call>"
 
 
@@ -92,6 +96,23 @@ Observer = Callable[[str, dict[str, Any]], None]
 """Called with (event, fields) for each transcript event: the CLI prints progress with it."""
 
 
+class Failures:
+    """The failed calls of one run, by tool name and canonical arguments, with their error text."""
+
+    def __init__(self) -> None:
+        self.texts: dict[str, str] = {}
+
+    def repeated(self, name: str, arguments: dict[str, Any] | None, result: ToolResult) -> str | None:
+        """Why the run should stop, when this call failed before with the same text; else None (and noted)."""
+        if not result.is_error or arguments is None:
+            return None
+        key = f"{name} {json.dumps(arguments, sort_keys=True, ensure_ascii=False)}"
+        if self.texts.get(key) == result.text:
+            return f"the model called {key} again and it failed the same way: {result.text}"
+        self.texts[key] = result.text
+        return None
+
+
 def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
 
@@ -122,6 +143,7 @@ async def run(
         return RunResult(request_id, status, answer, steps, seconds, calls, error, transcript_path)
 
     calls: list[CallRecord] = []
+    failures = Failures()
     try:
         offered = await tools.openai_tools()
     except GatewayError as exc:
@@ -141,13 +163,9 @@ async def run(
         remaining = limits.max_seconds - (time.monotonic() - started)
         if remaining <= 0:
             return finish("time_limit", step - 1, error=f"stopped after {limits.max_seconds:.0f} s")
-        try:
-            with anyio.fail_after(remaining):
-                reply = await llm.complete(messages, offered)
-        except TimeoutError:
-            return finish("time_limit", step, error=f"the model did not answer within {limits.max_seconds:.0f} s")
-        except LLMError as exc:
-            return finish("llm_error", step, error=str(exc))
+        reply = await _ask(llm, messages, offered, remaining, limits.max_seconds)
+        if isinstance(reply, tuple):
+            return finish(reply[0], step, error=reply[1])
         messages.append(reply.message())
         emit(
             "model",
@@ -181,8 +199,23 @@ async def run(
             )
             content = f"error: {result.text}" if result.is_error else result.text
             messages.append({"role": "tool", "tool_call_id": request.id, "name": request.name, "content": content})
+            if (repeated := failures.repeated(request.name, arguments, result)) is not None:
+                return finish("repeated", step, error=repeated)
 
     return finish("step_limit", limits.max_steps, error=f"no answer within {limits.max_steps} model turns")
+
+
+async def _ask(
+    llm: ChatClient, messages: list[Message], offered: list[Tool], remaining_s: float, max_seconds: float
+) -> Reply | tuple[Status, str]:
+    """The model's next reply, or (status, error) when the server fails or the run's time runs out."""
+    try:
+        with anyio.fail_after(remaining_s):
+            return await llm.complete(messages, offered)
+    except TimeoutError:
+        return "time_limit", f"the model did not answer within {max_seconds:.0f} s"
+    except LLMError as exc:
+        return "llm_error", str(exc)
 
 
 async def _perform(

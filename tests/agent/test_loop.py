@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from agent.cli import run_task
-from agent.loop import Limits, RunResult
+from agent.llm import ChatClient
+from agent.loop import Limits, RunResult, run
 from agent.tools import GatewayError, connect
 from gateway.db import create_db_engine
 from serving.process import VllmServer
@@ -177,3 +179,52 @@ async def test_the_agent_is_offered_exactly_its_identitys_tools(gateway: Gateway
         offered = await tools.openai_tools()
     assert [t["function"]["name"] for t in offered] == ["time__get_current_time", "time__convert_time"]
     assert offered[0]["function"]["parameters"]["required"] == ["timezone"]
+
+
+def _looping_model(calls: list[tuple[str, dict[str, Any]]]) -> httpx.MockTransport:
+    """An OpenAI-compatible chat endpoint whose model answers every turn with the next of `calls`, the
+    last one forever: the loop a small model falls into after a denial (the model's text is the edge)."""
+    turns = iter(calls)
+    last: list[tuple[str, dict[str, Any]]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        name, args = next(turns, None) or last[-1]
+        last.append((name, args))
+        call = {
+            "id": f"call_{len(last)}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(args)},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return httpx.Response(200, json={"choices": [{"message": message, "finish_reason": "tool_calls"}]})
+
+    return httpx.MockTransport(handle)
+
+
+async def _loop_run(gw: Gateway, calls: list[tuple[str, dict[str, Any]]], transcript: Path) -> RunResult:
+    async with httpx.AsyncClient(transport=_looping_model(calls)) as http, connect(gw.mcp_url, gw.keys[AGENT]) as tools:
+        llm = ChatClient(http, "http://model.test/v1", "looping")
+        return await run("What time is it?", llm, tools, limits=Limits(max_steps=6), transcript_path=transcript)
+
+
+async def test_a_call_denied_twice_the_same_way_ends_the_run(gateway: Gateway, tmp_path: Path) -> None:
+    troll = ("time__get_current_time", {"timezone": "Antarctica/Troll"})
+    result = await _loop_run(gateway, [troll], tmp_path / "run.jsonl")
+
+    assert (result.status, result.steps, len(result.calls)) == ("repeated", 2, 2)
+    assert result.error is not None and "denied by policy (rule deny-antarctica)" in result.error
+    assert 'time__get_current_time {"timezone": "Antarctica/Troll"}' in result.error
+    rows = _audit(gateway, result.request_id)
+    assert [(r["effect"], r["outcome"]) for r in rows] == [("deny", "denied")] * 2  # never a third time
+    assert _events(tmp_path / "run.jsonl")[-1]["status"] == "repeated"
+
+
+async def test_other_arguments_or_a_success_between_do_not_end_the_run(gateway: Gateway, tmp_path: Path) -> None:
+    troll = ("time__get_current_time", {"timezone": "Antarctica/Troll"})
+    casey = ("time__get_current_time", {"timezone": "Antarctica/Casey"})
+    oslo = ("time__get_current_time", {"timezone": "Europe/Oslo"})
+    # a denial, a different denied call, a success repeated: none is the same failure twice
+    result = await _loop_run(gateway, [troll, casey, oslo, oslo, oslo, oslo], tmp_path / "run.jsonl")
+
+    assert (result.status, result.steps) == ("step_limit", 6)
+    assert [c.is_error for c in result.calls] == [True, True, False, False, False, False]

@@ -52,8 +52,8 @@ def test_the_real_models_gradient_is_the_same_in_chunks(base_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]))
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]))
     for name, p in model.named_parameters():  # LoRA B starts at zero: give it weight so that A's gradient is real
         if "lora_B" in name:
             torch.nn.init.normal_(p, std=0.02)

@@ -8,7 +8,8 @@ SmolLM2-135M-Instruct (the CPU default) gets the Hermes/ChatML template from fin
 Qwen2.5-Coder-0.5B keeps the template in its own GGUF (native `<tools>` / `<tool_call>`), and its
 `<tool_call>` / `</tool_call>` rows, identical in that GGUF, are re-initialised (finetune.token_rows).
 It never downloads from a model hub, and never leaves a half-written directory: the model is
-built in a temp directory next to the target and renamed into place.
+built in a temp directory next to the target and renamed into place, under a lock file beside it, so
+fetches of one model at once (two commands, two test workers) build it once and the others wait.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+
+from filelock import FileLock, Timeout
 
 from finetune import model_card, token_rows
 from finetune.gguf_source import FetchError, Part, Progress, fetch_gguf, metadata
@@ -186,13 +189,36 @@ def fetch(
     """Prepare base `model` in `out` (default ~/.cache/warden/models/<dir>); reuse it when already complete."""
     spec = spec_for(model)
     out = (out or spec.default_dir).expanduser()
+    if _reusable(spec, out, force, progress):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out.parent / f".{out.name}.lock")
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:  # what filelock raises for a lock it cannot take at once
+        progress(f"another fetch is preparing {out}; waiting for it")
+        lock.acquire()
+    try:
+        if not force and _reusable(spec, out, force, progress):  # the fetch we waited for made it
+            return out
+        _build(spec, out, progress)
+    finally:
+        lock.release()
+    progress(f"ready: {out}")
+    return out
+
+
+def _reusable(spec: BaseSpec, out: Path, force: bool, progress: Progress) -> bool:
     outdated = stale(spec, out)
     if is_complete(out) and not force and outdated is None:
         progress(f"{out} is complete (--force rebuilds it)")
-        return out
+        return True
     if outdated is not None:
         progress(f"{out}: {outdated}; rebuilding it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def _build(spec: BaseSpec, out: Path, progress: Progress) -> None:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         work = Path(tmp)
         gguf = fetch_gguf(spec.parts, spec.gguf_sha256, work, spec.gguf_name, progress)
@@ -205,8 +231,6 @@ def fetch(
         if out.exists():
             shutil.rmtree(out)
         staged.rename(out)
-    progress(f"ready: {out}")
-    return out
 
 
 def stale(spec: BaseSpec, model_dir: Path) -> str | None:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from finetune.chat import render_prompt
 from finetune.evaluate import Generate, value_matches
@@ -68,17 +71,22 @@ def download_wheel(into: Path) -> Path:
 
 
 def data_dir(cache: Path = CACHE) -> Path:
-    """`bfcl_eval/data` extracted from the wheel, downloaded once."""
+    """`bfcl_eval/data` extracted from the wheel, downloaded once (concurrent callers wait for one download)."""
     out = cache / "bfcl_eval" / "data"
     if (out / "BFCL_v4_simple_python.json").is_file():
         return out
     cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        with zipfile.ZipFile(download_wheel(Path(tmp))) as zf:
-            members = [m for m in zf.namelist() if m.startswith("bfcl_eval/data/") and "unused" not in m]
-            zf.extractall(tmp, members)
-        (cache / "bfcl_eval").mkdir(exist_ok=True)
-        Path(tmp, "bfcl_eval", "data").rename(out)
+    with FileLock(cache / ".download.lock"):
+        if (out / "BFCL_v4_simple_python.json").is_file():  # the caller we waited for extracted it
+            return out
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            with zipfile.ZipFile(download_wheel(Path(tmp))) as zf:
+                members = [m for m in zf.namelist() if m.startswith("bfcl_eval/data/") and "unused" not in m]
+                zf.extractall(tmp, members)
+            (cache / "bfcl_eval").mkdir(exist_ok=True)
+            if out.exists():  # a half-extracted tree an interrupted run left
+                shutil.rmtree(out)
+            Path(tmp, "bfcl_eval", "data").rename(out)
     return out
 
 

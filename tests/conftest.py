@@ -1,3 +1,4 @@
+import os
 import time
 
 import pytest
@@ -8,6 +9,49 @@ from finetune.precision import choose, probe
 pytest_plugins = ("tests.serving.vllm_harness",)
 
 _STARTED = time.monotonic()
+
+
+VLLM_FIXTURES = frozenset({"vllm", "tool_adapter"})
+"""Session fixtures that train an adapter or start vLLM: minutes each, so once per run, never per worker."""
+
+
+def workers() -> int:
+    """How many pytest-xdist workers share this machine (1: a plain serial run)."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `pytest -n N` (`make test`), each worker's torch gets its share of the cores: N workers each
+    running torch on every core spin in OpenMP barriers (measured on 2 cores: 1 thread 3-5x faster than 2
+    when another job runs)."""
+    if workers() > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers()))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs the trained adapter or the session's vLLM runs in one worker (one group)."""
+    for item in items:
+        if VLLM_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("vllm"))
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's hook has (or has not) tagged the grouped node ids
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail at once, not an hour later, if the grouping did not take: pytest-xdist 3.8 groups by appending
+    `@group` to node ids, which pytest 9.2 silently ignores (pytest-xdist#1386), so every worker would train
+    its own adapter and start its own vLLM. pyproject pins pytest below 9.2 until xdist is fixed."""
+    if workers() <= 1 or session.config.getoption("dist", None) != "loadgroup":
+        return
+    lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"--dist loadgroup is not grouping ({lost[0]} has no @group suffix; pytest {pytest.__version__}): "
+            "the vLLM tests would each start their own server. "
+            "Use pytest<9.2 (pyproject) or run serially (-p no:xdist)."
+        )
 
 
 @pytest.fixture

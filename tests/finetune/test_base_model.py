@@ -2,11 +2,14 @@
 
 import json
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from filelock import FileLock
 from typer.testing import CliRunner
 
 from finetune import base_model, model_card, token_rows
@@ -35,6 +38,28 @@ def test_unknown_model_names_the_known_ones() -> None:
         base_model.fetch(model="gpt-5")
     result = CliRunner().invoke(model_app, ["fetch", "--model", "gpt-5"])
     assert result.exit_code == 1 and "unknown model 'gpt-5'" in result.output
+
+
+def test_a_fetch_waits_for_the_one_in_progress_and_reuses_what_it_made(base_dir: Path, tmp_path: Path) -> None:
+    """Two fetches of one model at once (two commands, two test workers): the second waits on the lock
+    file and returns the directory the first made, never building it again or deleting it under the first."""
+    out = tmp_path / "models" / "smollm2"
+    out.parent.mkdir()
+    said: list[str] = []
+    holder = FileLock(out.parent / f".{out.name}.lock")
+    holder.acquire()
+    waiter = ThreadPoolExecutor(1).submit(base_model.fetch, out, progress=said.append)
+    deadline = time.monotonic() + 30
+    while not said and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert said == [f"another fetch is preparing {out}; waiting for it"] and not waiter.done()
+    out.mkdir()  # what the fetch holding the lock makes (the real base's files)
+    for name in base_model.REQUIRED_FILES:
+        (out / name).symlink_to(base_dir / name)
+    holder.release()
+    assert waiter.result(timeout=30) == out
+    assert said[-1] == f"{out} is complete (--force rebuilds it)"  # reused: no download, no conversion
+    assert sorted(p.name for p in out.iterdir()) == sorted(base_model.REQUIRED_FILES)
 
 
 def test_list_shows_every_base_with_its_licence() -> None:

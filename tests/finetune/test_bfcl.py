@@ -1,4 +1,9 @@
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from filelock import FileLock
 
 from finetune import bfcl, data, synth
 
@@ -10,6 +15,25 @@ def test_bfcl_loads_with_answers_and_openai_tools() -> None:
     assert e["answer"] and e["tools"][0]["function"]["parameters"]["type"] == "object"
     assert all("." not in t["function"]["name"] for x in entries for t in x["tools"])
     assert bfcl.load("irrelevance")[0]["answer"] == []
+
+
+def test_a_second_reader_waits_for_the_download_in_progress(tmp_path: Path) -> None:
+    """Two first readers at once (two test workers): the second waits for the first's extraction and
+    reads it; it never downloads again nor renames onto the first's tree."""
+    holder = FileLock(tmp_path / ".download.lock")
+    holder.acquire()
+    waiter = ThreadPoolExecutor(1).submit(bfcl.data_dir, tmp_path)
+    time.sleep(0.5)
+    assert not waiter.done()
+    out = tmp_path / "bfcl_eval" / "data"
+    out.mkdir(parents=True)
+    (out / "BFCL_v4_simple_python.json").write_text("")  # what the first reader extracted
+    holder.release()
+    assert waiter.result(timeout=30) == out
+    assert not list(tmp_path.glob("*.whl")) and sorted(p.name for p in tmp_path.iterdir()) == [
+        ".download.lock",
+        "bfcl_eval",
+    ]
 
 
 def test_no_bfcl_question_in_generated_data(real_catalogs: dict) -> None:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 from tests.gateway.harness import REPO
 
 NPM_PACKAGES = {
@@ -29,21 +31,27 @@ def npm_bin(name: str) -> Path:
 
 
 def install_npm_servers() -> Path:
-    """Install the pinned npm servers unless they are there; returns the folder."""
-    wanted = [f"{spec.rsplit('@', 1)[0]}/package.json" for spec in NPM_PACKAGES.values()]
-    if all((NPM_DIR / "node_modules" / w).exists() for w in wanted) and _pinned():
-        return NPM_DIR
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is not installed (node 20 + npm are needed for the npm MCP servers)")
+    """Install the pinned npm servers unless they are there; returns the folder. Test workers that ask at
+    once wait for one install (a lock file beside the folder)."""
     NPM_DIR.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [npm, "install", "--prefix", str(NPM_DIR), "--no-audit", "--no-fund", "--loglevel=error",
-         *NPM_PACKAGES.values()],
-        check=True,
-        timeout=600,
-    )  # fmt: skip
+    with FileLock(NPM_DIR.parent / "npm-servers.lock"):
+        if _installed():
+            return NPM_DIR
+        npm = shutil.which("npm")
+        if npm is None:
+            raise RuntimeError("npm is not installed (node 20 + npm are needed for the npm MCP servers)")
+        subprocess.run(
+            [npm, "install", "--prefix", str(NPM_DIR), "--no-audit", "--no-fund", "--loglevel=error",
+             *NPM_PACKAGES.values()],
+            check=True,
+            timeout=600,
+        )  # fmt: skip
     return NPM_DIR
+
+
+def _installed() -> bool:
+    wanted = [f"{spec.rsplit('@', 1)[0]}/package.json" for spec in NPM_PACKAGES.values()]
+    return all((NPM_DIR / "node_modules" / w).exists() for w in wanted) and _pinned()
 
 
 def _pinned() -> bool:

@@ -116,7 +116,7 @@ lint: $(STAMP)
 # Everything, slow tests included (real models, real training, real vLLM, the conformance suite): what CI runs.
 # One pytest-xdist worker per core (at most 4): a serial run left half of 2 cores idle (114% CPU in 36 min:
 # tests wait on subprocesses and sockets). The tests that train the session adapter or use its vLLM run in
-# one worker (tests/conftest.py), so they are trained and started once.
+# one worker (tests/conftest.py), so they are trained and started once; each module's other tests stay together.
 PYTEST_WORKERS ?= --numprocesses=auto --maxprocesses=4 --dist=loadgroup
 test: lint setup $(CONFORMANCE_STAMP)
 	$(BIN)/warden policy check

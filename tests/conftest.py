@@ -32,10 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks (--dist loadgroup)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that needs the trained adapter or the session's vLLM runs in one worker (one group)."""
+    """Every test that needs the trained adapter or the session's vLLM runs in one worker (one group); the
+    other tests of a module stay together in one worker, in file order, as in a serial run (module fixtures
+    are built once, and a test that reads what an earlier one left behaves as it does serially)."""
     for item in items:
         if VLLM_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("vllm"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.hookimpl(trylast=True)  # after xdist's hook has (or has not) tagged the grouped node ids

@@ -127,6 +127,9 @@ async def test_reads_are_audited_with_size_and_hash_never_the_contents(gw: Gatew
     assert outcome["version"] == 3
     everything = rows(gw, "SELECT * FROM audit_events")
     assert not any(text in " ".join(str(v) for v in row.values()) for row in everything)
+    async with connect(gw, "other") as client:  # its own refusal: under xdist this module's tests may split
+        with pytest.raises(MCPError):
+            await client.read_resource("conf+test://static-text")
     refused = [e for e in audit(gw, "resources/read") if e["identity"] == "other" and e["effect"] == "deny"]
     assert refused and all(e["content_sha256"] == "" and e["rule_ids"] == '["default-deny"]' for e in refused[:1])
 

@@ -172,6 +172,11 @@ def data_build(
         help="natural requests over the real MCP catalogs shipped in finetune/data (values in context, "
         "near-miss tools, answers after results, denials and pending approvals; 0: none)",
     ),
+    natural_mix: str = typer.Option(
+        "",
+        help="with --natural: kind=share pairs replacing the default mix, e.g. none=0.14,cannot=0.08 (kinds: "
+        "call, which, parallel, none, cannot, chat, result, denied, pending, unknown; weights, need not sum to 1)",
+    ),
     per_catalog: int = typer.Option(200, help="examples per given catalog"),
     eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),
     split: str = typer.Option("tool", help="tool: eval tools never appear in train; example: random split"),
@@ -199,12 +204,17 @@ def data_build(
             catalogs.append(catalog.from_gateway(gateway, api_key))
         extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
         n_user = len(extra)
+        from finetune.data import natural as natural_data
+
+        try:
+            shares = natural_data.mix(natural_mix)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--natural-mix") from None
         if natural:
             from finetune.data.leakage import default_guard
-            from finetune.data.natural import natural as natural_examples
 
             guard = default_guard()  # BFCL and finetune/eval questions are drawn again, never written
-            extra += [data.normalize(ex) for ex in natural_examples(natural, seed, guard=guard)]
+            extra += [data.normalize(ex) for ex in natural_data.natural(natural, seed, shares, guard=guard)]
         mined_stats: dict[str, int] = {}
         if audit is not None or audit_db:
             if not catalogs:
@@ -232,6 +242,7 @@ def data_build(
         "split": split,
         "synthetic": synthetic,
         "natural": natural,
+        "natural_mix": dict(zip(natural_data.KINDS, shares, strict=True)) if natural else {},
         "catalogs": len(catalogs),
         "user_examples": n_user,
         "mined": mined_stats,

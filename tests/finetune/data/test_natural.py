@@ -231,3 +231,43 @@ def test_data_build_adds_natural_examples(tmp_path: Path) -> None:
     assert summary["natural"] == 300 and summary["train"]["examples"] + summary["eval"]["examples"] > 250
     train = data.read_jsonl(tmp_path / "train.jsonl")  # validated line by line
     assert any(m["role"] == "tool" for ex in train for m in ex["messages"])
+
+
+def test_a_mix_replaces_the_named_shares_and_keeps_the_rest() -> None:
+    shares = dict(zip(natural.KINDS, natural.mix("none=0.3, cannot=0"), strict=True))
+    assert shares["none"] == 0.3 and shares["cannot"] == 0
+    assert shares["call"] == natural.SHARES[natural.KINDS.index("call")]
+    assert natural.mix("") == natural.SHARES
+
+
+@pytest.mark.parametrize("spec", ["nothing=0.2", "none", "none=lots", "none=-1", "none=nan", "none=inf"])
+def test_a_bad_mix_names_the_bad_part(spec: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(repr(spec))):
+        natural.mix(spec)
+
+
+def test_a_mix_of_zeros_is_refused() -> None:
+    with pytest.raises(ValueError, match="above 0"):
+        natural.mix(",".join(f"{k}=0" for k in natural.KINDS))
+
+
+def test_the_mix_changes_what_is_drawn() -> None:
+    def no_call(shares: tuple[float, ...]) -> int:
+        drawn = natural.natural(200, seed=1, shares=shares)
+        return sum(not any(m.get("tool_calls") for m in ex["messages"]) for ex in drawn)
+
+    # the default ends ~18% of examples without a call; with "none" weighted up, most do
+    assert no_call(natural.SHARES) < 60 < 100 < no_call(natural.mix("call=0,which=0,parallel=0,none=1"))
+
+
+def test_data_build_refuses_a_bad_mix_and_records_a_good_one(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from finetune.cli import finetune_app
+
+    args = ["data", "build", "--out", str(tmp_path), "--synthetic", "0", "--natural", "200", "--split", "example"]
+    bad = CliRunner().invoke(finetune_app, [*args, "--natural-mix", "nothing=1"])
+    assert bad.exit_code == 2 and "nothing=1" in bad.output and not (tmp_path / "train.jsonl").exists()
+    good = CliRunner().invoke(finetune_app, [*args, "--natural-mix", "none=0.5"])
+    assert good.exit_code == 0, good.output
+    assert json.loads((tmp_path / "summary.json").read_text())["natural_mix"]["none"] == 0.5

@@ -196,7 +196,12 @@ def data_build(
 ) -> None:
     """Synthesize, mine and validate examples; dedup; split; shape the train split; write atomically."""
     from finetune import catalog, data, mine, shaping
+    from finetune.data import natural as natural_data
 
+    try:  # before any catalog is fetched: a typo costs nothing
+        shares = natural_data.mix(natural_mix)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--natural-mix") from None
     try:
         catalogs = [catalog.from_file(p) for p in tools]
         catalogs += [catalog.from_stdio(shlex.split(c)[0], shlex.split(c)[1:]) for c in stdio]
@@ -204,12 +209,6 @@ def data_build(
             catalogs.append(catalog.from_gateway(gateway, api_key))
         extra = [ex for p in jsonl for ex in data.read_jsonl(p)]
         n_user = len(extra)
-        from finetune.data import natural as natural_data
-
-        try:
-            shares = natural_data.mix(natural_mix)
-        except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--natural-mix") from None
         if natural:
             from finetune.data.leakage import default_guard
 

@@ -22,6 +22,7 @@ finetune.data.teacher, executes calls).
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -39,26 +40,6 @@ SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
 KINDS = ("call", "which", "parallel", "none", "cannot", "chat", "result", "denied", "pending", "unknown")
 SHARES = (0.3, 0.12, 0.05, 0.08, 0.06, 0.04, 0.21, 0.07, 0.05, 0.02)
 """Default share of each kind: most examples end in a call or answer after one."""
-
-
-def mix(spec: str, base: tuple[float, ...] = SHARES) -> tuple[float, ...]:
-    """`base` with the shares a spec such as "none=0.14,cannot=0.08" names replaced (weights, not percentages:
-    they need not sum to 1). Raises ValueError naming the bad part."""
-    shares = dict(zip(KINDS, base, strict=True))
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        kind, sep, value = part.partition("=")
-        if not sep or kind.strip() not in shares:
-            raise ValueError(f"{part!r}: expected kind=share with kind one of {', '.join(KINDS)}")
-        try:
-            share = float(value)
-        except ValueError:
-            raise ValueError(f"{part!r}: the share must be a number") from None
-        if not share >= 0 or share == float("inf"):
-            raise ValueError(f"{part!r}: the share must be a finite number >= 0")
-        shares[kind.strip()] = share
-    if not sum(shares.values()):
-        raise ValueError("at least one kind needs a share above 0")
-    return tuple(shares[k] for k in KINDS)
 
 
 DOMAINS = {
@@ -297,6 +278,26 @@ def _ending(
     if kind == "unknown":
         return turns.unknown(public, rng)
     return reply(request.arguments, rng)
+
+
+def mix(spec: str, base: tuple[float, ...] = SHARES) -> tuple[float, ...]:
+    """`base` with the shares a spec such as "none=0.14,cannot=0.08" names replaced (weights, not percentages:
+    they need not sum to 1). Raises ValueError naming the bad part."""
+    shares = dict(zip(KINDS, base, strict=True))
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kind, sep, value = (p.strip() for p in part.partition("="))
+        if not sep or kind not in shares:
+            raise ValueError(f"{part!r}: expected kind=share with kind one of {', '.join(KINDS)}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"{part!r}: the share must be a number") from None
+        if not (math.isfinite(share) and share >= 0):
+            raise ValueError(f"{part!r}: the share must be a finite number >= 0")
+        shares[kind] = share
+    if not sum(shares.values()):
+        raise ValueError("at least one kind needs a share above 0")
+    return tuple(shares[k] for k in KINDS)
 
 
 def natural(

@@ -39,7 +39,8 @@ def data_build(
     natural_mix: str = typer.Option(
         "",
         help="with --natural: kind=share pairs replacing the default mix, e.g. none=0.14,cannot=0.08 (kinds: "
-        "call, which, parallel, none, cannot, chat, result, denied, pending, unknown; weights, need not sum to 1)",
+        "call, which, parallel, none, cannot, chat, result, denied, pending, unknown, foreign (off by default: one "
+        "to three tools of an unrelated domain, no call); weights, need not sum to 1)",
     ),
     per_catalog: int = typer.Option(200, help="examples per given catalog"),
     eval_fraction: float = typer.Option(0.15, help="share of examples (or tools) held out for eval"),

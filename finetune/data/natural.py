@@ -29,17 +29,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finetune import synth
 from finetune.catalog import to_openai
 from finetune.data import leakage, turns
 from finetune.data.frames import Frame, Reply, Request, servers, tracker
 from finetune.data.frames import filesystem as fs_frames
+from finetune.schema_values import label
 from finetune.synth import Example, Tool
 
 SNAPSHOT = Path(__file__).with_name("mcp_catalogs.json")
 """tools/list of the five real servers (a copy of tests/gateway/risk/catalogs.json; a test keeps them equal)."""
-KINDS = ("call", "which", "parallel", "none", "cannot", "chat", "result", "denied", "pending", "unknown")
-SHARES = (0.3, 0.12, 0.05, 0.08, 0.06, 0.04, 0.21, 0.07, 0.05, 0.02)
-"""Default share of each kind: most examples end in a call or answer after one."""
+KINDS = ("call", "which", "parallel", "none", "cannot", "chat", "result", "denied", "pending", "unknown", "foreign")
+SHARES = (0.3, 0.12, 0.05, 0.08, 0.06, 0.04, 0.21, 0.07, 0.05, 0.02, 0.0)
+"""Default share of each kind: most examples end in a call or answer after one. `foreign` (a request for an
+MCP server answered in words while only one to three tools of an unrelated, made-up domain are offered: the
+shape of BFCL's irrelevance questions) is off by default, so the default data stays as it was; ask for it
+with ``--natural-mix foreign=...``."""
 
 
 DOMAINS = {
@@ -216,6 +221,20 @@ def _cannot(cats: Catalogs, server: str, rng: random.Random) -> Example:
     return _answered(text, answer, [_public(s, t, prefixed) for s, t in offered])
 
 
+_NEAR_DOMAINS = frozenset({"time", "file", "commit", "branch", "log", "backup", "meeting", "calendar_event", "ticket"})
+"""Made-up domains that could serve a real server's request (time, files, git, the tracker): never `foreign`."""
+
+
+def _foreign(text: str, rng: random.Random) -> Example:
+    """`text` (a request one of the real servers would serve) while only 1-3 tools of one or two unrelated
+    made-up domains (finetune.synth) are offered: the answer says no tool fits, naming what they are for."""
+    picked = rng.sample([d for d in synth.domains() if d not in _NEAR_DOMAINS], k=rng.randint(1, 2))
+    pool = synth.synthetic_catalog(rng, picked)
+    tools = rng.sample(pool, k=min(len(pool), rng.randint(1, 3)))
+    about = " and ".join(sorted({label(d) for d in picked}))
+    return _answered(text, rng.choice(_DECLINES).format(domains=about), tools)
+
+
 def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
     """One example of `kind` (see KINDS)."""
     if kind == "chat":
@@ -227,6 +246,8 @@ def example(cats: Catalogs, kind: str, rng: random.Random) -> Example:
     frames, replies = table[server]
     name = rng.choice([n for n, f in frames.items() if f])
     request: Request = rng.choice(frames[name])(rng)
+    if kind == "foreign":
+        return _foreign(_register(request.text, server, rng), rng)
     offered = offer(cats, kind, server, name, rng)
     offered_names = {t["function"]["name"] for _, t in offered}
     name = PREFER.get(server, {}).get(name, name) if PREFER.get(server, {}).get(name) in offered_names else name

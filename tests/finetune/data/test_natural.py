@@ -271,3 +271,35 @@ def test_data_build_refuses_a_bad_mix_and_records_a_good_one(tmp_path: Path) -> 
     good = CliRunner().invoke(finetune_app, [*args, "--natural-mix", "none=0.5"])
     assert good.exit_code == 0, good.output
     assert json.loads((tmp_path / "summary.json").read_text())["natural_mix"]["none"] == 0.5
+
+
+def test_foreign_offers_only_unrelated_made_up_tools_and_answers_in_words() -> None:
+    real = {t["function"]["name"] for tools in CATS.by_server.values() for t in tools}
+    for i in range(300):
+        ex = natural.example(CATS, "foreign", random.Random(i))
+        names = {t["function"]["name"] for t in ex["tools"]}
+        assert 1 <= len(names) <= 3 and not names & real and not any(n.split("__")[-1] in real for n in names)
+        assert not any(d in n for n in names for d in natural._NEAR_DOMAINS), names
+        assert [m["role"] for m in ex["messages"]] == ["user", "assistant"]
+        answer = ex["messages"][1]
+        assert "tool_calls" not in answer
+        about = [t["function"]["description"].rstrip(".").split(" a ", 1)[1] for t in ex["tools"]]
+        assert all(a in answer["content"] for a in about), (about, answer)  # names what the tools are for
+
+
+def test_foreign_is_off_by_default_and_drawn_when_asked() -> None:
+    assert natural.SHARES[natural.KINDS.index("foreign")] == 0
+    default = natural.natural(200, 0)
+    assert natural.natural(200, 0) == default  # deterministic per seed
+    assert all(any(t["function"]["name"] in _real_names() for t in ex["tools"]) for ex in default)
+    asked = natural.natural(200, 0, natural.mix("foreign=0.5"))
+    assert sum(not any(t["function"]["name"] in _real_names() for t in ex["tools"]) for ex in asked) > 60
+
+
+def _real_names() -> set[str]:
+    return {
+        n
+        for server, tools in CATS.by_server.items()
+        for t in tools
+        for n in (t["function"]["name"], f"{server}__{t['function']['name']}")
+    }

@@ -23,8 +23,10 @@ def guard() -> leakage.Guard:
 
 def _generated(guard: leakage.Guard) -> list[dict[str, Any]]:
     """What every generator produces, as `warden finetune data build` runs them: natural requests (several
-    seeds; drawn with the guard, as the CLI does), synthetic catalogs, and a whole build."""
+    seeds, the opt-in kinds too; drawn with the guard, as the CLI does), synthetic catalogs, and a whole build."""
     out = [ex for seed in range(4) for ex in natural.natural(3000, seed, guard=guard)]
+    opt_in = natural.mix("foreign=0.3")  # the kinds that are off by default are generated too
+    out += natural.natural(1000, 11, shares=opt_in, guard=guard)
     out += synth.synthesize(synth.synthetic_catalog(random.Random(5)), 1500, random.Random(5))
     cats = natural.catalogs().by_server
     train, evals = data.build(list(cats.values()), 100, 1000, natural.natural(500, 9, guard=guard), 0, 0.2, True)
